@@ -1,0 +1,4 @@
+#ifndef PROTEIN_PERFORMER_COPENBLAS_SHIM_H
+#define PROTEIN_PERFORMER_COPENBLAS_SHIM_H
+#include <cblas.h>
+#endif

@@ -1,0 +1,4 @@
+#ifndef PROTEIN_PERFORMER_CZLIB_SHIM_H
+#define PROTEIN_PERFORMER_CZLIB_SHIM_H
+#include <zlib.h>
+#endif

@@ -1,0 +1,25 @@
+import COpenBLAS
+
+/// Thin wrappers over OpenBLAS. Row-major throughout.
+public enum BLAS {
+    /// C[m×n] = alpha · op(A) · op(B) + beta · C, row-major, op = transpose when the flag is set.
+    /// `lda`, `ldb`, `ldc` are the row strides of A, B and C as stored.
+    @inlinable
+    public static func sgemm(
+        transA: Bool = false, transB: Bool = false,
+        m: Int, n: Int, k: Int,
+        alpha: Float = 1,
+        a: UnsafePointer<Float>, lda: Int,
+        b: UnsafePointer<Float>, ldb: Int,
+        beta: Float = 0,
+        c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        cblas_sgemm(
+            CblasRowMajor,
+            transA ? CblasTrans : CblasNoTrans,
+            transB ? CblasTrans : CblasNoTrans,
+            Int32(m), Int32(n), Int32(k),
+            alpha, a, Int32(lda), b, Int32(ldb),
+            beta, c, Int32(ldc))
+    }
+}

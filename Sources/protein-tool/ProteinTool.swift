@@ -1,0 +1,10 @@
+import ArgumentParser
+
+@main
+struct ProteinTool: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "protein-tool",
+        abstract: "Protein sequence modelling with Performers (FAVOR+ linear attention).",
+        subcommands: []
+    )
+}
