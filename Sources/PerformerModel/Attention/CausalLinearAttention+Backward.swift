@@ -12,7 +12,7 @@ extension CausalLinearAttention {
         let c = max(1, min(chunk, length))
         let e = headDim + 1
         let chunks = (length + c - 1) / c
-        return features * e + 4 * c * e + 2 * c * c + c * features + 3 * c + chunks
+        return features * e + 4 * c * e + 2 * c * c + 3 * c + chunks
     }
 
     /// Backward of `forward`: accumulates (`+=`) `∂loss/∂Q′`, `∂loss/∂K̃′` and `∂loss/∂V` given
@@ -99,8 +99,7 @@ extension CausalLinearAttention {
         let dvBar = gCarry + c * e           // ∂V̄_c [c, e]
         let p = dvBar + c * e                // A [n, n]
         let b = p + c * c                    // B [n, n]
-        let kScaled = b + c * c              // diag(e^{s_j − M_c}) K̃′_c [c, m]
-        let rowMax = kScaled + c * m         // M_i [c]
+        let rowMax = b + c * c               // M_i [c]
         let selfWeight = rowMax + c          // e^{s_i − M_i} [c]
         let carry = selfWeight + c           // ρ_i [c]
         let endMax = carry + c               // M_c at the end of each chunk [chunks]
@@ -133,14 +132,12 @@ extension CausalLinearAttention {
                            beta: 1, c: dQueryFeatures + a * m, ldc: m)
             }
             if !last {
-                var keys = keyFeatures + a * m
                 var beta: Float = first ? 0 : 1
                 if let s {
-                    scaleRows(kScaled, from: keys, rows: n, columns: m, logScale: s, frame: chunkMax)
-                    keys = UnsafePointer(kScaled)
+                    scaleRows(vBar, rows: n, columns: e, logScale: s, frame: chunkMax)
                     if !first { beta = exp(previousMax - chunkMax) }
                 }
-                BLAS.sgemm(transA: true, m: m, n: e, k: n, a: keys, lda: m, b: vBar, ldb: e,
+                BLAS.sgemm(transA: true, m: m, n: e, k: n, a: keyFeatures + a * m, lda: m, b: vBar, ldb: e,
                            beta: beta, c: state, ldc: e)
             }
             previousMax = chunkMax
@@ -172,31 +169,26 @@ extension CausalLinearAttention {
             applyCausalWeights(p, size: n, logScale: s, rowMax: rowMax, selfWeight: selfWeight)
             BLAS.sgemm(transB: true, m: n, n: n, k: e, a: gBar, lda: e, b: vBar, ldb: e, c: b, ldc: n)
             applyCausalWeights(b, size: n, logScale: s, rowMax: rowMax, selfWeight: selfWeight)
-            // ∂Q′_c += B K̃′_c;  ∂K̃′_c += Bᵀ Q′_c;  ∂V̄_c = Aᵀ Ḡ_c
+            // ∂Q′_c += B K̃′_c;  ∂K̃′_c += Bᵀ Q′_c
             BLAS.sgemm(m: n, n: m, k: n, a: b, lda: n, b: k, ldb: m,
                        beta: 1, c: dQueryFeatures + a * m, ldc: m)
             BLAS.sgemm(transA: true, m: n, n: m, k: n, a: b, lda: n, b: q, ldb: m,
                        beta: 1, c: dKeyFeatures + a * m, ldc: m)
-            BLAS.sgemm(transA: true, m: n, n: e, k: n, a: p, lda: n, b: gBar, ldb: e, c: dvBar, ldc: e)
 
-            // From the future: ∂V̄_c += diag(e^{s_j−M_c}) K̃′_c F;  ∂K̃′_c += diag(e^{s_j−M_c}) V̄_c Fᵀ.
+            // From the future: ∂V̄_c = diag(e^{s_j−M_c}) K̃′_c F;  ∂K̃′_c += diag(e^{s_j−M_c}) V̄_c Fᵀ
+            // (V̄_c is scaled in place: the masked products above were its last unscaled use).
             if !last {
-                var keys = k
+                BLAS.sgemm(m: n, n: e, k: m, a: k, lda: m, b: future, ldb: e, c: dvBar, ldc: e)
                 if let s {
-                    scaleRows(kScaled, from: k, rows: n, columns: m, logScale: s, frame: chunkMax)
-                    keys = UnsafePointer(kScaled)
-                    // V̄_c is not needed unscaled any more: scale it in place.
-                    for j in 0..<n {
-                        let f = exp(s[j] - chunkMax)
-                        let row = vBar + j * e
-                        for t in 0..<e { row[t] *= f }
-                    }
+                    scaleRows(dvBar, rows: n, columns: e, logScale: s, frame: chunkMax)
+                    scaleRows(vBar, rows: n, columns: e, logScale: s, frame: chunkMax)
                 }
-                BLAS.sgemm(m: n, n: e, k: m, a: keys, lda: m, b: future, ldb: e,
-                           beta: 1, c: dvBar, ldc: e)
                 BLAS.sgemm(transB: true, m: n, n: m, k: e, a: vBar, lda: e, b: future, ldb: e,
                            beta: 1, c: dKeyFeatures + a * m, ldc: m)
             }
+            // ∂V̄_c += Aᵀ Ḡ_c
+            BLAS.sgemm(transA: true, m: n, n: e, k: n, a: p, lda: n, b: gBar, ldb: e,
+                       beta: last ? 0 : 1, c: dvBar, ldc: e)
             for j in 0..<n {
                 let src = dvBar + j * e, dst = dValues + (a + j) * d
                 for t in 0..<d { dst[t] += src[t] }

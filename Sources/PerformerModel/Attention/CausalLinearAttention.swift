@@ -43,7 +43,7 @@ import Foundation
 /// i.e. one GEMM `Q′_c S̄` (`[n, m]·[m, d+1]`), one masked `n×n` product `Q′_c K̃′_cᵀ`, and one GEMM
 /// `A V̄_c`. The state then moves to the frame `M_c = M_{a+n−1}` and takes the chunk in:
 ///
-///     S̄ ← e^{M_p − M_c}·S̄ + (diag(e^{s_j − M_c}) K̃′_c)ᵀ V̄_c        (one GEMM, β = e^{M_p − M_c}).
+///     S̄ ← e^{M_p − M_c}·S̄ + K̃′_cᵀ diag(e^{s_j − M_c}) V̄_c        (one GEMM, β = e^{M_p − M_c}).
 ///
 /// Every factor is `≤ 1`: rescaling only ever shrinks, so nothing overflows for any `s`.
 ///
@@ -59,7 +59,7 @@ public enum CausalLinearAttention {
     public static func forwardScratchCount(length: Int, features: Int, headDim: Int, chunk: Int) -> Int {
         let c = max(1, min(chunk, length))
         let e = headDim + 1
-        return features * e + 2 * c * e + c * c + c * features + 3 * c
+        return features * e + 2 * c * e + c * c + 3 * c
     }
 
     /// Chunk-wise causal FAVOR forward for one (batch, head) slice.
@@ -114,8 +114,7 @@ public enum CausalLinearAttention {
         let vBar = state + m * e             // V̄_c [c, e]
         let nBar = vBar + c * e              // N̄_c [c, e]
         let p = nBar + c * e                 // A [n, n] (leading dimension n)
-        let kScaled = p + c * c              // diag(e^{s_j − M_c}) K̃′_c [c, m]
-        let rowMax = kScaled + c * m         // M_i [c]
+        let rowMax = p + c * c               // M_i [c]
         let selfWeight = rowMax + c          // e^{s_i − M_i} [c]
         let carry = selfWeight + c           // ρ_i = e^{M_p − M_i} [c]
 
@@ -155,16 +154,15 @@ public enum CausalLinearAttention {
                 for t in 0..<d { o[t] = row[t] * inverse }
             }
 
-            // S̄ ← e^{M_p − M_c} S̄ + (diag(e^{s_j − M_c}) K̃′_c)ᵀ V̄_c   (skipped after the last chunk)
+            // S̄ ← e^{M_p − M_c} S̄ + K̃′_cᵀ diag(e^{s_j − M_c}) V̄_c   (skipped after the last chunk;
+            // V̄_c is scaled in place, it is not needed any more)
             if a + n < l {
-                var keys = k
                 var beta: Float = first ? 0 : 1
                 if let s {
-                    scaleRows(kScaled, from: k, rows: n, columns: m, logScale: s, frame: chunkMax)
-                    keys = UnsafePointer(kScaled)
+                    scaleRows(vBar, rows: n, columns: e, logScale: s, frame: chunkMax)
                     if !first { beta = exp(previousMax - chunkMax) }
                 }
-                BLAS.sgemm(transA: true, m: m, n: e, k: n, a: keys, lda: m, b: vBar, ldb: e,
+                BLAS.sgemm(transA: true, m: m, n: e, k: n, a: k, lda: m, b: vBar, ldb: e,
                            beta: beta, c: state, ldc: e)
             }
             previousMax = chunkMax
@@ -258,16 +256,15 @@ extension CausalLinearAttention {
         }
     }
 
-    /// `y[i, :] = x[i, :] · e^{s_i − frame}` for `x`, `y` `[rows, columns]` (`s_i ≤ frame`).
+    /// `x[i, :] *= e^{s_i − frame}` for `x` `[rows, columns]` (`s_i ≤ frame`).
     @inline(__always)
     static func scaleRows(
-        _ y: UnsafeMutablePointer<Float>, from x: UnsafePointer<Float>, rows: Int, columns: Int,
-        logScale s: UnsafePointer<Float>, frame: Float
+        _ x: UnsafeMutablePointer<Float>, rows: Int, columns: Int, logScale s: UnsafePointer<Float>, frame: Float
     ) {
         for i in 0..<rows {
             let f = exp(s[i] - frame)
-            let src = x + i * columns, dst = y + i * columns
-            for t in 0..<columns { dst[t] = src[t] * f }
+            let row = x + i * columns
+            for t in 0..<columns { row[t] *= f }
         }
     }
 }
