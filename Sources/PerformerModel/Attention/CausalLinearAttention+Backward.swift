@@ -6,7 +6,7 @@ import Foundation
 
 extension CausalLinearAttention {
     /// Number of `Float`s of scratch `backward` needs (pass at least this many as `scratch` to make
-    /// the call allocation-free). `O(m·d + C·(m + C + d) + L/C)`: independent of `L` but for one
+    /// the call allocation-free). `O(m·d + C·(C + d) + L/C)`: independent of `L` but for one
     /// float per chunk.
     public static func backwardScratchCount(length: Int, features: Int, headDim: Int, chunk: Int) -> Int {
         let c = max(1, min(chunk, length))
@@ -65,7 +65,7 @@ extension CausalLinearAttention {
     /// Gradient buffers must not alias each other or any input.
     ///
     /// - Complexity: about 2.5× the forward's flops, all but `O(L·C)` in `sgemm`; memory
-    ///   `O(m·d + C·(m + C + d) + L/C)` besides the arguments — never a prefix state per row.
+    ///   `O(m·d + C·(C + d) + L/C)` besides the arguments — never a prefix state per row.
     public static func backward(
         dQueryFeatures: UnsafeMutablePointer<Float>,
         dKeyFeatures: UnsafeMutablePointer<Float>,
@@ -178,16 +178,16 @@ extension CausalLinearAttention {
             // From the future: ∂V̄_c = diag(e^{s_j−M_c}) K̃′_c F;  ∂K̃′_c += diag(e^{s_j−M_c}) V̄_c Fᵀ
             // (V̄_c is scaled in place: the masked products above were its last unscaled use).
             if !last {
-                BLAS.sgemm(m: n, n: e, k: m, a: k, lda: m, b: future, ldb: e, c: dvBar, ldc: e)
+                BLAS.sgemm(m: n, n: d, k: m, a: k, lda: m, b: future, ldb: e, c: dvBar, ldc: e)
                 if let s {
-                    scaleRows(dvBar, rows: n, columns: e, logScale: s, frame: chunkMax)
+                    scaleRows(dvBar, rows: n, columns: d, stride: e, logScale: s, frame: chunkMax)
                     scaleRows(vBar, rows: n, columns: e, logScale: s, frame: chunkMax)
                 }
                 BLAS.sgemm(transB: true, m: n, n: m, k: e, a: vBar, lda: e, b: future, ldb: e,
                            beta: 1, c: dKeyFeatures + a * m, ldc: m)
             }
-            // ∂V̄_c += Aᵀ Ḡ_c
-            BLAS.sgemm(transA: true, m: n, n: e, k: n, a: p, lda: n, b: gBar, ldb: e,
+            // ∂V̄_c += Aᵀ Ḡ_c   (only the first d columns of ∂V̄ are used: ∂V)
+            BLAS.sgemm(transA: true, m: n, n: d, k: n, a: p, lda: n, b: gBar, ldb: e,
                        beta: last ? 0 : 1, c: dvBar, ldc: e)
             for j in 0..<n {
                 let src = dvBar + j * e, dst = dValues + (a + j) * d

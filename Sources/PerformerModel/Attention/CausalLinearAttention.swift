@@ -49,10 +49,10 @@ import Foundation
 ///
 /// See `docs/causal-attention.md` for the derivation of the backward and the chunk-size choice.
 public enum CausalLinearAttention {
-    /// Chunk size used when the caller gives none: measured fastest (release, 2-core AVX2,
-    /// OpenBLAS) at L = 4096, m = 256, d = 64 among 16…512 for forward + backward; see
-    /// `docs/causal-attention.md`.
-    public static let defaultChunk = 64
+    /// Chunk size used when the caller gives none: fastest forward + backward among 8…256 at
+    /// L = 4096…16384, m = 256, d = 64 (release, single-threaded OpenBLAS, CPU time; 24–40 are
+    /// within a few per cent of each other). The measurements are in `docs/causal-attention.md`.
+    public static let defaultChunk = 24
 
     /// Number of `Float`s of scratch `forward` needs (pass a buffer at least this large as
     /// `scratch` to make the call allocation-free).
@@ -87,7 +87,7 @@ public enum CausalLinearAttention {
     /// of the inputs only, for finite inputs (masked entries are set to zero, never multiplied).
     ///
     /// - Complexity: `O(L·(m·d + C·m + C·d))` time, all of it in `sgemm` but `O(L·C)` elementwise
-    ///   work; `O(m·d + C·(m + C + d))` scratch.
+    ///   work; `O(m·d + C·(C + d))` scratch.
     public static func forward(
         out: UnsafeMutablePointer<Float>,
         normalizer: UnsafeMutablePointer<Float>,
@@ -256,14 +256,16 @@ extension CausalLinearAttention {
         }
     }
 
-    /// `x[i, :] *= e^{s_i − frame}` for `x` `[rows, columns]` (`s_i ≤ frame`).
+    /// `x[i, 0..<columns] *= e^{s_i − frame}` for `x` `[rows, stride]` (`s_i ≤ frame`).
     @inline(__always)
     static func scaleRows(
-        _ x: UnsafeMutablePointer<Float>, rows: Int, columns: Int, logScale s: UnsafePointer<Float>, frame: Float
+        _ x: UnsafeMutablePointer<Float>, rows: Int, columns: Int, stride: Int? = nil,
+        logScale s: UnsafePointer<Float>, frame: Float
     ) {
+        let ld = stride ?? columns
         for i in 0..<rows {
             let f = exp(s[i] - frame)
-            let row = x + i * columns
+            let row = x + i * ld
             for t in 0..<columns { row[t] *= f }
         }
     }
