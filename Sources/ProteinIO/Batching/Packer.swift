@@ -160,7 +160,7 @@ public struct Packer: Sendable {
 
     /// Makes room for `count` more tokens, first sliding out consumed tokens when the buffer
     /// would otherwise have to grow: capacity only grows when live tokens need it.
-    private mutating func reserve(_ count: Int) {
+    mutating func reserve(_ count: Int) {
         if readOffset > 0 && buffer.count + count > buffer.capacity {
             buffer.removeFirst(readOffset)
             readOffset = 0

@@ -11,8 +11,9 @@
 ///   bytes ≥ 0x80) is an unknown character: `<unk>` and counted when `unknown == .replace`,
 ///   an error when `unknown == .reject`.
 ///
-/// - Complexity: one table load and one store per byte in a branch-free loop; records with an
-///   unknown or removed character take a second, compacting pass. No allocation per residue.
+/// - Complexity: O(n), no allocation: one table load per byte, eight bytes per 8-byte load and
+///   store; records with an unknown or removed character take a second, compacting pass.
+///   `tokenizeReference` is the naive twin.
 public struct Tokenizer: Sendable {
     /// What to do with a byte that is not a residue letter.
     public enum UnknownPolicy: String, Sendable, CaseIterable, Codable {
@@ -96,20 +97,46 @@ public struct Tokenizer: Sendable {
         let stops = residues.count - n
 
         // Fast path: every byte maps through the table; valid ids have the top bit clear, so
-        // one OR over the outputs tells whether any byte needs the slow path.
-        let flags: UInt8 = table.withUnsafeBufferPointer { table in
-            var flags: UInt8 = 0
-            for i in 0..<n {
-                let v = table[Int(source[i])]
+        // one OR over the outputs tells whether any byte needs the slow path. Eight bytes per
+        // step (one 8-byte load and store). Measured faster than SIMD arithmetic on the
+        // alphabetical residue order, which baseline x86-64 (SSE2, no pshufb) makes long.
+        let flags: UInt64 = table.withUnsafeBufferPointer { table in
+            let t = table.baseAddress.unsafelyUnwrapped
+            var flags: UInt64 = 0
+            var i = 0
+            while i + 8 <= n {
+                flags |= Tokenizer.lookUpEight(t, source + i, destination + i)
+                i += 8
+            }
+            while i < n {
+                let v = t[Int(source[i])]
                 destination[i] = v
-                flags |= v
+                flags |= UInt64(v)
+                i += 1
             }
             return flags
         }
-        if flags & 0x80 == 0 { return Counts(tokens: n, stopsRemoved: stops) }
+        if flags & 0x8080_8080_8080_8080 == 0 { return Counts(tokens: n, stopsRemoved: stops) }
         var counts = try compactingPass(source, n, destination, id: id, file: file)
         counts.stopsRemoved = stops
         return counts
+    }
+
+    /// Eight bytes through the table: one 8-byte load, eight table loads, one 8-byte store
+    /// (byte j of the word stays byte j, whatever the endianness). Returns the OR of the ids.
+    @inline(__always)
+    static func lookUpEight(_ t: UnsafePointer<UInt8>, _ source: UnsafePointer<UInt8>, _ destination: UnsafeMutablePointer<TokenID>) -> UInt64 {
+        let w = UnsafeRawPointer(source).loadUnaligned(as: UInt64.self)
+        var r = UInt64(t[Int(truncatingIfNeeded: w & 0xFF)])
+        r |= UInt64(t[Int(truncatingIfNeeded: (w >> 8) & 0xFF)]) << 8
+        r |= UInt64(t[Int(truncatingIfNeeded: (w >> 16) & 0xFF)]) << 16
+        r |= UInt64(t[Int(truncatingIfNeeded: (w >> 24) & 0xFF)]) << 24
+        r |= UInt64(t[Int(truncatingIfNeeded: (w >> 32) & 0xFF)]) << 32
+        r |= UInt64(t[Int(truncatingIfNeeded: (w >> 40) & 0xFF)]) << 40
+        r |= UInt64(t[Int(truncatingIfNeeded: (w >> 48) & 0xFF)]) << 48
+        r |= UInt64(t[Int(truncatingIfNeeded: w >> 56)]) << 56
+        UnsafeMutableRawPointer(destination).storeBytes(of: r, as: UInt64.self)
+        return r
     }
 
     /// The second pass for a record with unknown or deleted bytes: compacts and counts.
@@ -157,7 +184,7 @@ extension Tokenizer {
         _ residues: UnsafeBufferPointer<UInt8>, appendingTo output: inout [TokenID], id: String, file: String
     ) throws(ProteinIOError) -> Counts {
         let start = output.count
-        output.append(contentsOf: repeatElement(Alphabet.pad, count: residues.count))
+        output.append(contentsOf: residues)  // one memcpy to grow; overwritten below (TokenID is UInt8)
         do {
             let counts = try output.withUnsafeMutableBufferPointer { (buffer) throws(ProteinIOError) -> Counts in
                 let tail = UnsafeMutableBufferPointer(rebasing: buffer[start...])
