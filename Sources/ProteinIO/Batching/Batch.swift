@@ -46,7 +46,7 @@ public struct Batch: Sendable, Equatable {
         proteinsConsumed = 0
     }
 
-    /// Sum of the weights: the number of positions that carry a loss.
+    /// Number of positions with a nonzero weight (the positions that carry a loss).
     public var targetCount: Int {
         var n = 0
         for w in weights where w != 0 { n += 1 }
