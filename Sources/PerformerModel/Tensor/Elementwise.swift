@@ -37,14 +37,14 @@ public enum Elementwise {
     /// Range reduction x = n·ln2 + r with |r| ≤ ln2/2 (ln2 split in a short high part and a
     /// low correction, so n·ln2_hi is exact), e^r by its Taylor polynomial to degree 7 (truncation
     /// error r⁸/8! < 6·10⁻⁹), and 2ⁿ assembled in the exponent bits. Inputs below −87.3 give 0
-    /// (results that would be subnormal are flushed), above 88.72 give +∞, NaN stays NaN.
+    /// (results that would be subnormal are flushed), above 88.7228 give +∞, NaN stays NaN.
     @inlinable @inline(__always)
     public static func exp(_ x: Vector) -> Vector {
         let log2e: Float = 1.442_695_04
         let ln2High: Float = 0.693_359_375  // 8 significant bits: n · ln2High is exact for |n| ≤ 128
         let ln2Low: Float = -2.121_944_4e-4  // ln2 − ln2High
         let underflow: Float = -87.3
-        let overflow: Float = 88.72
+        let overflow: Float = 88.7228  // just below ln(Float.greatestFiniteMagnitude) = 88.72284
         let clamped = x.clamped(lowerBound: Vector(repeating: underflow), upperBound: Vector(repeating: overflow))
         // Round x·log2(e) to the nearest integer n by adding 1.5·2²³: the sum's low mantissa bits
         // hold n, and subtracting the constant again gives n as a float.
@@ -61,13 +61,16 @@ public enum Elementwise {
         p = p * r + 0.5
         p = p * r + 1
         p = p * r + 1
-        // 2ⁿ: integer n sits in the low bits of `shifted` (offset by the bits of `magic`).
+        // 2ⁿ: integer n sits in the low bits of `shifted` (offset by the bits of `magic`). It is
+        // applied as 2^⌊n/2⌋ · 2^(n−⌊n/2⌋) so that both factors are normal floats for every n in
+        // [−126, 128] (2¹²⁸ itself is not representable, yet p·2¹²⁸ can be for p < 1).
         let shiftedBits = unsafeBitCast(shifted, to: SIMD8<Int32>.self)
         let magicBits = Int32(bitPattern: magic.bitPattern)
-        let exponent = (shiftedBits &- magicBits &+ 127) &<< 23
-        // n = 128 (x near the overflow bound) makes exponent 255: the bit pattern of +∞, as wanted.
-        let twoToN = unsafeBitCast(exponent, to: Vector.self)
-        var result = p * twoToN
+        let integerN = shiftedBits &- magicBits
+        let half = integerN &>> 1
+        let firstFactor = unsafeBitCast((half &+ 127) &<< 23, to: Vector.self)
+        let secondFactor = unsafeBitCast((integerN &- half &+ 127) &<< 23, to: Vector.self)
+        var result = p * firstFactor * secondFactor
         result.replace(with: 0, where: x .< underflow)
         result.replace(with: .infinity, where: x .> overflow)
         result.replace(with: x, where: x .!= x)
