@@ -45,7 +45,10 @@ public enum Elementwise {
         let ln2Low: Float = -2.121_944_4e-4  // ln2 − ln2High
         let underflow: Float = -87.3
         let overflow: Float = 88.7228  // just below ln(Float.greatestFiniteMagnitude) = 88.72284
-        let clamped = x.clamped(lowerBound: Vector(repeating: underflow), upperBound: Vector(repeating: overflow))
+        // Clamp with compare-and-select: `clamped`/`pointwiseMin` follow IEEE minimum() lane by
+        // lane and compile to scalar code, while comparisons and `replacing` stay vector ops.
+        let low = Vector(repeating: underflow), high = Vector(repeating: overflow)
+        let clamped = x.replacing(with: low, where: x .< low).replacing(with: high, where: x .> high)
         // Round x·log2(e) to the nearest integer n by adding 1.5·2²³: the sum's low mantissa bits
         // hold n, and subtracting the constant again gives n as a float.
         let magic: Float = 12_582_912
@@ -73,7 +76,7 @@ public enum Elementwise {
         var result = p * firstFactor * secondFactor
         result.replace(with: 0, where: x .< underflow)
         result.replace(with: .infinity, where: x .> overflow)
-        result.replace(with: x, where: x .!= x)
+        // NaN needs no select: both clamp comparisons are false for it and it propagates.
         return result
     }
 
@@ -204,10 +207,12 @@ public enum Elementwise {
         var best = Vector(repeating: -.infinity)
         var i = 0
         while i + 8 <= count {
-            best = pointwiseMax(best, load(x, i))
+            let v = load(x, i)
+            best.replace(with: v, where: v .> best)  // (not pointwiseMax: see exp)
             i += 8
         }
-        var result = best.max()
+        var result = best[0]
+        for lane in 1..<8 { result = Swift.max(result, best[lane]) }
         while i < count {
             result = Swift.max(result, x[i])
             i += 1
