@@ -85,9 +85,6 @@ public final class Tensor {
         precondition(other.count == count, "copy of \(other.shape) into \(shape)")
         data.update(from: other.data, count: count)
     }
-
-    /// Whether `other` has the same shape.
-    public func hasShape(_ expected: [Int]) -> Bool { shape == expected }
 }
 
 extension Tensor: CustomStringConvertible {
