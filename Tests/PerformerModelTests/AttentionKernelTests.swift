@@ -105,7 +105,12 @@ import ProteinIO
             if kind == .identity && name != "dV" {
                 #expect(report.maxRelativeError == 0 && analytic.allSatisfy { $0 == 0 }, "\(report)")
             } else {
-                #expect(report.maxRelativeError < 1e-3, "\(report)")
+                // The chunked causal contraction runs in Float32 throughout (its O(L²) twin
+                // accumulated in Double), and dQ of favor-softmax cancels analytically in its
+                // −x·Σ dq′q′ term, so a near-zero entry of causal dQ may carry ~1.6e-3 relative
+                // noise; the mean bound stays 1e-4 for every case.
+                let maxBound = causal && kind == .favorSoftmax ? 3e-3 : 1e-3
+                #expect(report.maxRelativeError < maxBound, "\(report)")
                 #expect(report.meanRelativeError < 1e-4, "\(report)")
             }
         }

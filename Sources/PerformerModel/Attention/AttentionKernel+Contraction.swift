@@ -5,9 +5,10 @@ extension AttentionKernel {
     /// Scratch floats one worker's contraction needs.
     static func contractionWorkspaceCount(causal: Bool, length: Int, features: Int, headDim: Int, chunk: Int) -> Int {
         if causal {
-            // MaskedLinearAttention needs no scratch. The chunked CausalLinearAttention may: give
-            // its workspace size here when it is swapped in below.
-            return 0
+            // Forward and backward share the worker's scratch: give the larger of the two.
+            return max(
+                CausalLinearAttention.forwardScratchCount(length: length, features: features, headDim: headDim, chunk: chunk),
+                CausalLinearAttention.backwardScratchCount(length: length, features: features, headDim: headDim, chunk: chunk))
         }
         return BidirectionalLinearAttention.workspaceCount(length: length, features: features, headDim: headDim)
     }
@@ -52,13 +53,9 @@ extension AttentionKernel {
         }
     }
 
-    // MARK: - Causal contraction: THE place to swap in the chunked CausalLinearAttention
-
-    // These two functions are the only callers of a causal contraction. They currently run the
-    // naive O(L²) `MaskedLinearAttention` (same arguments and semantics: running-max key
-    // rescaling, nothing depends on future keys). To switch to the chunked version, call
-    // `CausalLinearAttention.forward/backward(…, chunk: chunk)` here with the same arguments, and
-    // return its scratch size from `contractionWorkspaceCount` if it takes a workspace.
+    // MARK: - Causal contraction: the chunked CausalLinearAttention (running-max key frames,
+    // nothing depends on future keys). `MaskedLinearAttention` is its naive O(L²) Float twin, kept
+    // for the tests.
 
     private func causalContractionForward(
         out: UnsafeMutablePointer<Float>, normalizer: UnsafeMutablePointer<Float>,
@@ -66,9 +63,10 @@ extension AttentionKernel {
         keyLogScale: UnsafePointer<Float>?, values: UnsafePointer<Float>,
         length: Int, workspace: UnsafeMutablePointer<Float>
     ) {
-        MaskedLinearAttention.forward(
+        CausalLinearAttention.forward(
             out: out, normalizer: normalizer, queryFeatures: queryFeatures, keyFeatures: keyFeatures,
-            keyLogScale: keyLogScale, values: values, length: length, features: features, headDim: headDim)
+            keyLogScale: keyLogScale, values: values, length: length, features: features, headDim: headDim,
+            chunk: chunk, scratch: workspace)
     }
 
     private func causalContractionBackward(
@@ -79,9 +77,10 @@ extension AttentionKernel {
         keyLogScale: UnsafePointer<Float>?, values: UnsafePointer<Float>,
         length: Int, workspace: UnsafeMutablePointer<Float>
     ) {
-        MaskedLinearAttention.backward(
+        CausalLinearAttention.backward(
             dQueryFeatures: dQueryFeatures, dKeyFeatures: dKeyFeatures, dValues: dValues, dOut: dOut,
             out: out, normalizer: normalizer, queryFeatures: queryFeatures, keyFeatures: keyFeatures,
-            keyLogScale: keyLogScale, values: values, length: length, features: features, headDim: headDim)
+            keyLogScale: keyLogScale, values: values, length: length, features: features, headDim: headDim,
+            chunk: chunk, scratch: workspace)
     }
 }

@@ -40,7 +40,7 @@ public struct AttentionKernel {
     /// with `headDim` columns; the others ignore it.
     public init(
         kind: AttentionKind, headDim: Int, causal: Bool = false, randomFeatures: RandomFeatures?,
-        epsilon: Float? = nil, chunk: Int = 64, parallelism: SliceParallelism? = nil
+        epsilon: Float? = nil, chunk: Int = CausalLinearAttention.defaultChunk, parallelism: SliceParallelism? = nil
     ) {
         precondition(headDim > 0, "headDim must be positive")
         precondition(chunk > 0, "chunk must be positive")
@@ -61,7 +61,7 @@ public struct AttentionKernel {
     public init(
         kind: AttentionKind, headDim: Int, causal: Bool = false, features: Int = 256,
         distribution: RandomFeatureDistribution = .orthogonal, seed: UInt64 = 0,
-        epsilon: Float? = nil, chunk: Int = 64, parallelism: SliceParallelism? = nil
+        epsilon: Float? = nil, chunk: Int = CausalLinearAttention.defaultChunk, parallelism: SliceParallelism? = nil
     ) {
         let randomFeatures = kind.usesRandomFeatures
             ? RandomFeatures(features: features, headDim: headDim, distribution: distribution, seed: seed)
