@@ -3,8 +3,8 @@ import CZlib
 /// Inflates a gzip stream of one or more members (RFC 1952) from a `RawInput`, synchronously.
 ///
 /// The first member is opened with `inflateInit2(…, 15 + 32)` (zlib detects the gzip header);
-/// after a member ends, a following member must start with a gzip header again (`inflateReset2`
-/// with 15 + 16), so `cat a.gz b.gz` and bgzip files read as one stream. zlib verifies each
+/// after a member ends, the next bytes must be the gzip magic `1f 8b` of another member (then
+/// `inflateReset2` with 15 + 16 reads its header), so `cat a.gz b.gz` and bgzip files read as one stream. zlib verifies each
 /// member's CRC-32 and length (ISIZE) trailer. Every failure is an error, never a short read:
 /// - corrupt deflate data, a bad header, a CRC or length mismatch → `.corruptGzip`;
 /// - bytes after a member that are not another gzip member (trailing garbage, zero padding)
@@ -27,9 +27,10 @@ final class GzipDecoder: @unchecked Sendable {
     private var consumed = 0
     /// Decompressed bytes produced so far.
     private var produced = 0
-    /// Up to 4 bytes at the start of the current member, when it is not the first one (for the
-    /// trailing-garbage message).
+    /// The bytes read after a member ended, while checking that they start another member.
     private var memberLead: [UInt8] = []
+    /// An error met after some bytes of the current `fill` were written; thrown by the next call.
+    private var pendingError: ProteinIOError?
 
     /// - Throws: `.corruptGzip` if zlib cannot be initialised.
     init(input: RawInput) throws {
@@ -57,6 +58,7 @@ final class GzipDecoder: @unchecked Sendable {
     ///
     /// - Throws: `.corruptGzip`, `.truncated` (see the type's summary), `.io` from the input.
     func fill(into output: UnsafeMutableRawBufferPointer) throws -> Int {
+        if let pendingError { throw pendingError }
         if finished || output.isEmpty { return 0 }
         var written = 0
         while written < output.count {
@@ -70,23 +72,55 @@ final class GzipDecoder: @unchecked Sendable {
                 }
             }
             if memberEnded {
-                if stream.pointee.avail_in == 0 {
-                    if inputEOF {
-                        finished = true
-                        break
+                // Bytes after a complete member must be another member: check its magic ourselves
+                // (so the message can show the bytes), then let zlib parse the rest of the header.
+                while memberLead.count < 2 {
+                    if stream.pointee.avail_in == 0 {
+                        if !inputEOF { break }
+                        if memberLead.isEmpty {
+                            finished = true
+                            return written
+                        }
+                        // A lone 0x1f at the end: a member cut off in its magic.
+                        member += 1
+                        memberStart = consumed - memberLead.count
+                        return try deliver(written, error: truncatedError())
                     }
-                    continue
+                    memberLead.append(stream.pointee.next_in.pointee)
+                    stream.pointee.next_in += 1
+                    stream.pointee.avail_in -= 1
+                    consumed += 1
+                    if memberLead != [0x1F] && memberLead != [0x1F, 0x8B] {
+                        return try deliver(written, error: trailingGarbageError())
+                    }
                 }
-                // More bytes follow a complete member: they must be another gzip member.
+                if memberLead.count < 2 { continue }  // need more input for the magic
                 memberEnded = false
                 member += 1
-                memberStart = consumed
-                let take = min(4, Int(stream.pointee.avail_in))
-                memberLead = Array(UnsafeBufferPointer(start: stream.pointee.next_in, count: take))
-                let rc = inflateReset2(stream, 15 + 16)
+                memberStart = consumed - 2
+                var rc = inflateReset2(stream, 15 + 16)
+                if rc == Z_OK {
+                    // Feed the two magic bytes, then resume with the buffered input.
+                    let savedInput = stream.pointee.next_in
+                    let savedCount = stream.pointee.avail_in
+                    var magic: [UInt8] = [0x1F, 0x8B]
+                    rc = magic.withUnsafeMutableBufferPointer { magicBuffer in
+                        stream.pointee.next_in = magicBuffer.baseAddress
+                        stream.pointee.avail_in = 2
+                        stream.pointee.next_out = (output.baseAddress! + written).assumingMemoryBound(to: UInt8.self)
+                        stream.pointee.avail_out = 0
+                        return inflate(stream, Z_NO_FLUSH)
+                    }
+                    let fed = stream.pointee.avail_in == 0
+                    stream.pointee.next_in = savedInput
+                    stream.pointee.avail_in = savedCount
+                    if (rc == Z_OK || rc == Z_BUF_ERROR) && fed { rc = Z_OK }
+                }
+                memberLead = []
                 if rc != Z_OK {
-                    throw ProteinIOError(.corruptGzip, file: input.name, byteOffset: consumed,
-                                         message: "zlib inflateReset2 failed (code \(rc))")
+                    return try deliver(written, error: ProteinIOError(
+                        .corruptGzip, file: input.name, byteOffset: memberStart,
+                        message: "zlib could not start gzip member \(member) (code \(rc))"))
                 }
             }
             let room = min(output.count - written, Int(UInt32.max))
@@ -104,13 +138,33 @@ final class GzipDecoder: @unchecked Sendable {
                 memberEnded = true
             case Z_OK, Z_BUF_ERROR:
                 if stream.pointee.avail_in == 0 && inputEOF && usedIn == 0 && madeOut == 0 {
-                    throw truncatedError()
+                    return try deliver(written, error: truncatedError())
                 }
             default:
-                throw dataError(rc)
+                return try deliver(written, error: dataError(rc))
             }
         }
         return written
+    }
+
+    /// Returns the bytes already written in this call and keeps `error` for the next call, so
+    /// good data before a fault is never lost; throws at once when nothing was written.
+    private func deliver(_ written: Int, error: ProteinIOError) throws -> Int {
+        pendingError = error
+        if written == 0 { throw error }
+        return written
+    }
+
+    private func trailingGarbageError() -> ProteinIOError {
+        var shown = memberLead
+        let extra = min(4 - shown.count, Int(stream.pointee.avail_in))
+        if extra > 0 { shown += UnsafeBufferPointer(start: stream.pointee.next_in, count: extra) }
+        let start = consumed - memberLead.count
+        return ProteinIOError(
+            .corruptGzip, file: input.name, byteOffset: start,
+            message: "trailing data after gzip member \(member) (which ends at compressed byte \(start)): "
+                + "expected another member's magic '\\x1f\\x8b' or the end of the file but found "
+                + ByteEscaping.quoted(shown))
     }
 
     private func truncatedError() -> ProteinIOError {
@@ -123,13 +177,6 @@ final class GzipDecoder: @unchecked Sendable {
 
     private func dataError(_ rc: Int32) -> ProteinIOError {
         let zlibMessage = stream.pointee.msg.map { String(cString: $0) } ?? "zlib error \(rc)"
-        if member > 1 && zlibMessage == "incorrect header check" {
-            return ProteinIOError(
-                .corruptGzip, file: input.name, byteOffset: memberStart,
-                message: "trailing data after gzip member \(member - 1) (which ends at compressed byte "
-                    + "\(memberStart)): expected another member's magic '\\x1f\\x8b' but found "
-                    + ByteEscaping.quoted(memberLead))
-        }
         let what: String
         switch zlibMessage {
         case "incorrect data check": what = "CRC-32 mismatch (the decompressed data does not match the member's checksum)"
