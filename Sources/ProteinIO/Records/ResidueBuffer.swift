@@ -71,11 +71,9 @@ final class ResidueBuffer {
         }
     }
 
-    /// The collected residues as an array.
+    /// The collected residues as an array. (`Array(UnsafeBufferPointer)` measured several times
+    /// faster than `Array(unsafeUninitializedCapacity:)` for record-sized arrays.)
     func makeArray() -> [UInt8] {
-        [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
-            if count > 0 { buffer.baseAddress!.update(from: storage, count: count) }
-            initialized = count
-        }
+        Array(UnsafeBufferPointer(start: storage, count: count))
     }
 }
