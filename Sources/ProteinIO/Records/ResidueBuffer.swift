@@ -47,8 +47,7 @@ final class ResidueBuffer {
     func appendLine(_ bytes: UnsafePointer<UInt8>, count length: Int) -> Int? {
         if length == 0 { return nil }
         reserve(length)
-        if ResidueBytes.allResidues(bytes, count: length) {
-            (storage + count).update(from: bytes, count: length)
+        if ResidueBytes.copyResidues(from: bytes, to: storage + count, count: length) {
             count += length
             return nil
         }

@@ -57,13 +57,56 @@ enum ResidueBytes {
             bad |= ~(letter | isStar | gap)
             i += 16
         }
-        if bad != zero { return false }
+        let halves = unsafeBitCast(bad, to: SIMD2<UInt64>.self)  // `bad != zero` would compare lane by lane
+        if halves[0] | halves[1] != 0 { return false }
         var tail: UInt8 = 0
         while i < count {
             tail |= classTable[Int(bytes[i])]
             i += 1
         }
         return tail == 0
+    }
+
+    /// Copies `count` bytes from `source` to `destination` and returns whether all were residues
+    /// (`allResidues` fused with the copy: one pass, no `memmove` call for short lines). When it
+    /// returns false the destination holds an unspecified copy.
+    ///
+    /// Lines of 16 bytes or more are done in 16-byte steps, the last step overlapping the one
+    /// before it so nothing is read or written outside the `count` bytes; shorter lines byte by
+    /// byte. `destination` must not overlap `source`.
+    @inline(__always)
+    static func copyResidues(from source: UnsafePointer<UInt8>, to destination: UnsafeMutablePointer<UInt8>,
+                             count: Int) -> Bool {
+        typealias V = SIMD16<UInt8>
+        if count < 16 {
+            var tail: UInt8 = 0
+            for i in 0..<count {
+                let byte = source[i]
+                tail |= classTable[Int(byte)]
+                destination[i] = byte
+            }
+            return tail == 0
+        }
+        let zero = V(repeating: 0), ones = V(repeating: 0xFF)
+        let caseBit = V(repeating: 0x20), lowerA = V(repeating: 0x61), letterSpan = V(repeating: 25)
+        let star = V(repeating: 0x2A), dash = V(repeating: 0x2D), gapSpan = V(repeating: 1)
+        var bad = zero
+        let from = UnsafeRawPointer(source)
+        let to = UnsafeMutableRawPointer(destination)
+        var i = 0
+        while true {
+            if i + 16 > count { i = count - 16 }  // final, overlapping step
+            let v = from.loadUnaligned(fromByteOffset: i, as: V.self)
+            to.storeBytes(of: v, toByteOffset: i, as: V.self)
+            let letter = zero.replacing(with: ones, where: ((v | caseBit) &- lowerA) .<= letterSpan)
+            let isStar = zero.replacing(with: ones, where: v .== star)
+            let gap = zero.replacing(with: ones, where: (v &- dash) .<= gapSpan)
+            bad |= ~(letter | isStar | gap)
+            if i + 16 == count { break }
+            i += 16
+        }
+        let halves = unsafeBitCast(bad, to: SIMD2<UInt64>.self)
+        return halves[0] | halves[1] == 0
     }
 
     /// Naive twin of `allResidues`: classify every byte.
