@@ -9,10 +9,13 @@ import Darwin
 /// Streams FASTA records, one at a time, from a `ByteSource` (plain or gzip).
 ///
 /// The scanner is the kseq / needletail design: one growable window over the input, `memchr` for
-/// each `\n`, the start of every line compared with `>`, and each sequence line checked 32 bytes
-/// at a time (`ResidueBytes.allResidues`) and copied into a reusable residue buffer; no Swift
-/// `String` is built for sequence data. Memory is the window (about two blocks, more only for a
-/// header line longer than that) plus the current record's residues.
+/// each `\n` (and for the `>` that ends a record), and each sequence line checked 16 bytes at a
+/// time (`ResidueBytes`). When the whole record is already in the window (the usual case) a
+/// single-line sequence is copied once, straight into the record's array, and wrapped lines are
+/// gathered in a reusable scratch buffer; otherwise the streaming path consumes lines piecewise
+/// across refills. No Swift `String` is built while parsing (records keep header bytes). Memory
+/// is the window (about two blocks, more only for a header line longer than that) plus the
+/// current record's residues.
 ///
 /// Accepted input (see docs/io.md for the reasons):
 /// - wrapped or single-line sequences; `\n` or `\r\n` line ends; a missing final newline;
