@@ -8,7 +8,8 @@ import Testing
 enum Fixtures {
     /// The folder of fixture files copied into the test bundle.
     static var directory: URL {
-        Bundle.module.url(forResource: "Fixtures", withExtension: nil)!
+        Bundle.module.url(forResource: "Fixtures", withExtension: nil)
+            ?? Bundle.module.bundleURL.appendingPathComponent("Fixtures")
     }
 
     static func path(_ name: String) -> String {
@@ -26,11 +27,12 @@ enum Fixtures {
         return name.hasSuffix(".gz") ? try Gzip.decompressReference(raw) : raw
     }
 
-    static let expected: ExpectedValues = {
+    /// expected.json, or nil if it cannot be read (the tests that need it then fail on `#require`).
+    static let expected: ExpectedValues? = {
         let url = directory.appendingPathComponent("expected.json")
         let decoder = JSONDecoder()
         decoder.keyDecodingStrategy = .convertFromSnakeCase
-        return try! decoder.decode(ExpectedValues.self, from: Data(contentsOf: url))
+        return try? decoder.decode(ExpectedValues.self, from: Data(contentsOf: url))
     }()
 
     static let fastaFiles = ["mmseqs_db_300.fasta.gz", "hmmer_globins45.fa", "hmmer_20aa-alitest.fa",
