@@ -24,7 +24,9 @@ public struct ProteinIOError: Error, CustomStringConvertible, Sendable, Equatabl
     public var file: String
     /// 1-based line number, or nil when the error is not tied to a line (gzip, I/O).
     public var line: Int?
-    /// Offset in the (decompressed) byte stream, or nil when unknown.
+    /// Offset in the (decompressed) byte stream, or nil when unknown. For errors found by the gzip
+    /// decoder (`.corruptGzip`, and `.truncated` inside a gzip member) it is the offset in the
+    /// compressed file, and the message says "compressed byte".
     public var byteOffset: Int?
     /// Identifier of the record being read, when one was known.
     public var recordID: String?

@@ -1,0 +1,263 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Streams FASTA records, one at a time, from a `ByteSource` (plain or gzip).
+///
+/// The scanner is the kseq / needletail design: one growable window over the input, `memchr` for
+/// each `\n` (and for the `>` that ends a record), and each sequence line checked 16 bytes at a
+/// time (`ResidueBytes`). When the whole record is already in the window (the usual case) a
+/// single-line sequence is copied once, straight into the record's array, and wrapped lines are
+/// gathered in a reusable scratch buffer; otherwise the streaming path consumes lines piecewise
+/// across refills. No Swift `String` is built while parsing (records keep header bytes). Memory
+/// is the window (about two blocks, more only for a header line longer than that) plus the
+/// current record's residues.
+///
+/// Accepted input (see docs/io.md for the reasons):
+/// - wrapped or single-line sequences; `\n` or `\r\n` line ends; a missing final newline;
+/// - blank (or blank-looking: spaces/tabs) lines anywhere, including before the first record;
+/// - spaces and tabs inside sequence lines (dropped), lowercase (kept), `*` and gaps `-` `.` (kept);
+/// - a header with no sequence (an empty record) and an empty header (`>` alone: id "").
+///
+/// Rejected with `ProteinIOError` (file, line, byte offset, record id, the bad bytes escaped):
+/// - any text before the first `>` (`.malformed`, as Biopython's `fasta` parser does);
+/// - a byte that is not a residue in a sequence line: digits, punctuation, control bytes,
+///   non-ASCII (`.malformed`);
+/// - a `\r` not followed by `\n` — classic Mac CR-only line endings (`.malformed`);
+/// - control bytes or invalid UTF-8 in a header, or a header over 16 MiB (`.malformed`).
+/// After an error, `next()` throws the same error again.
+public final class FASTAReader {
+    private let buffer: InputBuffer
+    private let residues = ResidueBuffer()
+    /// 1-based number of the next line to be read.
+    public private(set) var line: Int
+    /// Records returned so far.
+    public private(set) var recordsRead = 0
+    private var failure: ProteinIOError?
+
+    /// The longest header line accepted (16 MiB): longer means binary data, not a header.
+    public static let maxHeaderLength = 16 << 20
+
+    /// The input's name, as used in errors.
+    public var name: String { buffer.name }
+
+    /// Reads FASTA from `source`.
+    public convenience init(source: ByteSource) {
+        self.init(buffer: InputBuffer(source: source), line: 1)
+    }
+
+    init(buffer: InputBuffer, line: Int) {
+        self.buffer = buffer
+        self.line = line
+    }
+
+    /// The next record, or nil at the end of the input.
+    ///
+    /// - Throws: `.malformed` (see the type's summary), and the source's `.io`, `.corruptGzip`,
+    ///   `.truncated` errors.
+    /// - Complexity: O(record bytes).
+    public func next() throws -> SequenceRecord? {
+        if let failure { throw failure }
+        do {
+            guard let record = try readRecord() else { return nil }
+            recordsRead += 1
+            return record
+        } catch let error as ProteinIOError {
+            failure = error
+            throw error
+        }
+    }
+
+    private func readRecord() throws -> SequenceRecord? {
+        let b = buffer
+        // Skip blank lines up to the '>' that starts the record.
+        line += try b.skipBlankLines()
+        if b.start == b.end { return nil }
+        if b.storage[b.start] != UInt8(ascii: ">") {
+            _ = try b.ensure(25)
+            throw ProteinIOError(
+                .malformed, file: b.name, line: line, byteOffset: b.offset(of: b.start),
+                message: "expected '>' at the start of a FASTA record but found "
+                    + ByteEscaping.quoted(b.storage + b.start, count: b.end - b.start)
+                    + (recordsRead == 0 ? " (text before the first header is not allowed)" : ""))
+        }
+
+        // Header line.
+        let recordLine = line
+        let recordOffset = b.offset(of: b.start)
+        guard let headerRange = try b.nextLine(maxLength: FASTAReader.maxHeaderLength, line: recordLine) else {
+            return nil
+        }
+        line += 1
+        let header = try headerBytes(
+            b.storage + headerRange.lowerBound + 1, count: headerRange.count - 1,
+            line: recordLine, offset: recordOffset + 1)
+        var id: String { String(decoding: header[..<SequenceRecord.idEnd(header)], as: UTF8.self) }
+
+        if let residues = try sequenceInWindow(id: { id }) {
+            return SequenceRecord(
+                headerBytes: header, residues: residues, format: .fasta, line: recordLine, byteOffset: recordOffset)
+        }
+
+        // Streaming path: sequence lines, up to the next line that starts with '>' or the end of
+        // input, collected across refills of the window.
+        residues.reset()
+        var lineNumber = self.line
+        var pos = b.start
+        var end = b.end
+        var p = b.storage
+        var atLineStart = true
+        defer {
+            self.line = lineNumber
+        }
+        while true {
+            if pos == end {
+                b.start = pos
+                if try !b.fill() {
+                    pos = b.start  // fill() may have rebased the (empty) window
+                    break
+                }
+                pos = b.start
+                end = b.end
+                p = b.storage
+            }
+            if atLineStart && p[pos] == UInt8(ascii: ">") { break }
+            if let hit = memchr(p + pos, Int32(UInt8(ascii: "\n")), end - pos) {
+                let newline = p.distance(to: hit.assumingMemoryBound(to: UInt8.self))
+                var upper = newline
+                if upper > pos && p[upper - 1] == UInt8(ascii: "\r") { upper -= 1 }
+                if let bad = residues.appendLine(p + pos, count: upper - pos) {
+                    b.start = pos
+                    throw residueError(p + pos + bad, offset: b.offset(of: pos + bad),
+                                       line: lineNumber, id: id)
+                }
+                pos = newline + 1
+                lineNumber += 1
+                atLineStart = true
+            } else {
+                // The line continues past the bytes we have: take what is here, but keep a final
+                // '\r' back in case the '\n' of a "\r\n" is in the next block.
+                var upper = end
+                if p[upper - 1] == UInt8(ascii: "\r") { upper -= 1 }
+                if upper == pos {
+                    b.start = pos
+                    if try !b.fill() {
+                        pos = b.end  // a lone '\r' ends the input: treat it as the last line end
+                        break
+                    }
+                    pos = b.start
+                    end = b.end
+                    p = b.storage
+                    continue
+                }
+                if let bad = residues.appendLine(p + pos, count: upper - pos) {
+                    b.start = pos
+                    throw residueError(p + pos + bad, offset: b.offset(of: pos + bad),
+                                       line: lineNumber, id: id)
+                }
+                pos = upper
+                atLineStart = false
+            }
+        }
+        b.start = pos
+        return SequenceRecord(
+            headerBytes: header, residues: residues.makeArray(), format: .fasta, line: recordLine,
+            byteOffset: recordOffset)
+    }
+
+    /// The fast path for the usual case: when the record's sequence lies wholly in the window —
+    /// the `>` that starts the next record, or the end of input, has already been read — its
+    /// lines are checked and collected without refills, and a single-line sequence is copied
+    /// straight into the record's array. Returns nil, consuming nothing, when the sequence may
+    /// continue past the window (the streaming path takes over).
+    ///
+    /// - Throws: `.malformed` for a byte that is not a residue, exactly as the streaming path.
+    private func sequenceInWindow(id: () -> String) throws -> [UInt8]? {
+        let b = buffer
+        let p = b.storage
+        let start = b.start
+        let end = b.end
+        let recordEnd: Int
+        if let hit = memchr(p + start, Int32(UInt8(ascii: ">")), end - start) {
+            recordEnd = p.distance(to: hit.assumingMemoryBound(to: UInt8.self))
+            // A '>' inside a line is an error the streaming path reports in order.
+            if recordEnd > start && p[recordEnd - 1] != UInt8(ascii: "\n") { return nil }
+        } else if b.atEOF {
+            recordEnd = end
+        } else {
+            return nil
+        }
+        residues.reset()
+        var pos = start
+        var lines = 0
+        while pos < recordEnd {
+            var newline = recordEnd
+            if let hit = memchr(p + pos, Int32(UInt8(ascii: "\n")), recordEnd - pos) {
+                newline = p.distance(to: hit.assumingMemoryBound(to: UInt8.self))
+            }
+            var upper = newline
+            if upper > pos && p[upper - 1] == UInt8(ascii: "\r") { upper -= 1 }
+            if pos == start && newline >= recordEnd - 1 && ResidueBytes.allResidues(p + pos, count: upper - pos) {
+                // One line: no scratch copy.
+                b.start = recordEnd
+                line += newline < recordEnd ? 1 : 0
+                return Array(UnsafeBufferPointer(start: p + pos, count: upper - pos))
+            }
+            if let bad = residues.appendLine(p + pos, count: upper - pos) {
+                line += lines
+                b.start = pos
+                throw residueError(p + pos + bad, offset: b.offset(of: pos + bad), line: line, id: id())
+            }
+            if newline < recordEnd { lines += 1 }
+            pos = newline + 1
+        }
+        b.start = recordEnd
+        line += lines
+        return residues.makeArray()
+    }
+
+    /// The header (the bytes after `>`), trailing blanks removed; rejects control bytes and
+    /// invalid UTF-8.
+    private func headerBytes(_ bytes: UnsafePointer<UInt8>, count: Int, line: Int, offset: Int) throws -> [UInt8] {
+        var length = count
+        while length > 0 && (bytes[length - 1] == UInt8(ascii: " ") || bytes[length - 1] == UInt8(ascii: "\t")) {
+            length -= 1
+        }
+        if let bad = ResidueBytes.firstControlByte(bytes, count: length) {
+            let message: String
+            if bytes[bad] == UInt8(ascii: "\r") {
+                message = "found a carriage return '\\r' not followed by '\\n' in a header: CR-only line "
+                    + "endings are not supported (convert them with tr '\\r' '\\n')"
+            } else {
+                message = "expected header text but found the control byte "
+                    + ByteEscaping.quoted(bytes + bad, count: length - bad, limit: 8)
+            }
+            throw ProteinIOError(.malformed, file: buffer.name, line: line, byteOffset: offset + bad, message: message)
+        }
+        let text = UnsafeBufferPointer(start: bytes, count: length)
+        if !ResidueBytes.isASCII(bytes, count: length) && String(validating: text, as: UTF8.self) == nil {
+            throw ProteinIOError(
+                .malformed, file: buffer.name, line: line, byteOffset: offset,
+                message: "expected UTF-8 header text but found invalid bytes in " + ByteEscaping.quoted(text, limit: 60))
+        }
+        return Array(text)
+    }
+
+    private func residueError(
+        _ bad: UnsafePointer<UInt8>, offset: Int, line: Int, id: String
+    ) -> ProteinIOError {
+        let message: String
+        if bad.pointee == UInt8(ascii: "\r") {
+            message = "found a carriage return '\\r' not followed by '\\n': CR-only line endings are not "
+                + "supported (convert them with tr '\\r' '\\n')"
+        } else {
+            message = "expected a residue letter, '*', '-' or '.' in the sequence but found "
+                + ByteEscaping.quoted(bad, count: 1, limit: 1)
+        }
+        return ProteinIOError(.malformed, file: buffer.name, line: line, byteOffset: offset, recordID: id, message: message)
+    }
+}
