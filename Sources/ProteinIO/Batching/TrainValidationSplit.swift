@@ -1,0 +1,81 @@
+/// Deterministic train/validation assignment by a stable hash of a protein's accession or id.
+///
+///   key = `TrainValidationSplit.key(for: id)`   (`sp|P69905|HBA_HUMAN` → `P69905`),
+///   u   = top 53 bits of mix64(FNV-1a-64(UTF-8 of key) XOR seed) / 2⁵³   ∈ [0, 1),
+///   side = validation if u < validationFraction, else train,
+/// where mix64 is the SplitMix64 output finaliser (a bijection that spreads FNV's bits).
+///
+/// The same id lands on the same side in every run, on every machine, in any corpus order;
+/// raising the fraction only moves proteins from train to validation (the validation set
+/// grows as a superset), and a different `seed` gives an independent split.
+public struct TrainValidationSplit: Sendable, Equatable, Hashable, Codable {
+    /// Which part of the corpus a protein belongs to.
+    public enum Side: String, Sendable, CaseIterable, Codable {
+        case train
+        case validation
+    }
+
+    /// Expected share of proteins on the validation side, in [0, 1].
+    public var validationFraction: Double
+    /// Selects one of many independent splits; 0 by default.
+    public var seed: UInt64
+
+    public init(validationFraction: Double, seed: UInt64 = 0) {
+        precondition((0...1).contains(validationFraction), "validationFraction must be in [0, 1]")
+        self.validationFraction = validationFraction
+        self.seed = seed
+    }
+
+    /// The side of the protein with this id or accession.
+    public func side<S: StringProtocol>(of id: S) -> Side {
+        position(of: id) < validationFraction ? .validation : .train
+    }
+
+    /// True when the protein belongs to the validation side.
+    public func isValidation<S: StringProtocol>(_ id: S) -> Bool { side(of: id) == .validation }
+
+    /// The protein's place u ∈ [0, 1) on the split line (see the type's description).
+    public func position<S: StringProtocol>(of id: S) -> Double {
+        let h = TrainValidationSplit.mix64(FNV1a64.hash(TrainValidationSplit.key(for: id).utf8) ^ seed)
+        return Double(h >> 11) * 0x1.0p-53
+    }
+
+    /// The part of an id that names the protein: the accession of a UniProt FASTA id
+    /// (`sp|P69905|HBA_HUMAN` or `tr|A0A0…|…` → the field between the first two `|`), otherwise
+    /// the id unchanged. A protein then lands on the same side whether it was read from
+    /// UniProt FASTA (id `sp|P69905|HBA_HUMAN`) or from a `.dat` file (accession `P69905`).
+    public static func key<S: StringProtocol>(for id: S) -> S.SubSequence {
+        let bytes = id.utf8
+        guard bytes.count >= 3,
+              bytes.starts(with: "sp|".utf8) || bytes.starts(with: "tr|".utf8)
+        else { return id[...] }
+        let start = id.index(id.startIndex, offsetBy: 3)
+        let end = id[start...].firstIndex(of: "|") ?? id.endIndex
+        return id[start ..< end]
+    }
+
+    /// The SplitMix64 finaliser (Steele, Lea & Flood 2014; Stafford's mix 13 constants).
+    @inlinable
+    static func mix64(_ x: UInt64) -> UInt64 {
+        var z = x
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case validationFraction = "validation_fraction"
+        case seed
+    }
+
+    /// Decodes and checks that the fraction lies in [0, 1] (a stored split is input data).
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let fraction = try c.decode(Double.self, forKey: .validationFraction)
+        guard (0...1).contains(fraction) else {
+            throw DecodingError.dataCorruptedError(
+                forKey: .validationFraction, in: c, debugDescription: "validation_fraction must be in [0, 1], got \(fraction)")
+        }
+        self.init(validationFraction: fraction, seed: try c.decode(UInt64.self, forKey: .seed))
+    }
+}
