@@ -107,7 +107,10 @@ public final class FASTAReader {
         while true {
             if pos == end {
                 b.start = pos
-                if try !b.fill() { break }
+                if try !b.fill() {
+                    pos = b.start  // fill() may have rebased the (empty) window
+                    break
+                }
                 pos = b.start
                 end = b.end
                 p = b.storage
@@ -206,7 +209,7 @@ public final class FASTAReader {
                 + "supported (convert them with tr '\\r' '\\n')"
         } else {
             message = "expected a residue letter, '*', '-' or '.' in the sequence but found "
-                + ByteEscaping.quoted(bad, count: available, limit: 8)
+                + ByteEscaping.quoted(bad, count: 1, limit: 1)
         }
         return ProteinIOError(.malformed, file: buffer.name, line: line, byteOffset: offset, recordID: id, message: message)
     }
