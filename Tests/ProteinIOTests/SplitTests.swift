@@ -26,7 +26,7 @@ import Testing
 
     static func accessions(_ count: Int) -> [String] {
         var g = SeededGenerator(seed: 1234)
-        let letters = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZ"), digits = Array("0123456789")
+        let letters: [Character] = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZ"), digits: [Character] = Array("0123456789")
         return (0..<count).map { i in
             // UniProt-like: letter, digit, three alphanumerics, digit; plus the index for uniqueness.
             var s = String(letters[g.nextInt(below: 26)]) + String(digits[g.nextInt(below: 10)])

@@ -23,3 +23,39 @@ public enum BLAS {
             beta, c, Int32(ldc))
     }
 }
+
+extension BLAS {
+    /// One `sgemm` per slice, for tensors laid out as `count` equal matrices one after another
+    /// (e.g. [batch·heads] slices of [length, headDim]): for s in 0..<count,
+    /// C_s = alpha · op(A_s) · op(B_s) + beta · C_s with X_s = x + s · strideX.
+    /// A stride of 0 shares one matrix across all slices (e.g. one random-feature matrix W).
+    @inlinable
+    public static func sgemmBatched(
+        count: Int,
+        transA: Bool = false, transB: Bool = false,
+        m: Int, n: Int, k: Int,
+        alpha: Float = 1,
+        a: UnsafePointer<Float>, lda: Int, strideA: Int,
+        b: UnsafePointer<Float>, ldb: Int, strideB: Int,
+        beta: Float = 0,
+        c: UnsafeMutablePointer<Float>, ldc: Int, strideC: Int
+    ) {
+        for s in 0..<count {
+            sgemm(
+                transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
+                a: a + s * strideA, lda: lda, b: b + s * strideB, ldb: ldb,
+                beta: beta, c: c + s * strideC, ldc: ldc)
+        }
+    }
+
+    /// The number of threads OpenBLAS uses inside one call. Setting it is process-wide; the
+    /// attention kernels set it to 1 while they run slices on several workers themselves, and
+    /// restore it afterwards (see `SliceParallelism`).
+    public static var threads: Int {
+        get { Int(openblas_get_num_threads()) }
+        set { openblas_set_num_threads(Int32(Swift.max(newValue, 1))) }
+    }
+
+    /// Number of processors OpenBLAS detected.
+    public static var processors: Int { Int(openblas_get_num_procs()) }
+}

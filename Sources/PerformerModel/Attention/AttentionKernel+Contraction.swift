@@ -1,0 +1,86 @@
+// The contraction step of the FAVOR kernels, per (batch, head) slice, in one place: the
+// bidirectional contraction, and the causal one behind `causalContractionForward/Backward`.
+
+extension AttentionKernel {
+    /// Scratch floats one worker's contraction needs.
+    static func contractionWorkspaceCount(causal: Bool, length: Int, features: Int, headDim: Int, chunk: Int) -> Int {
+        if causal {
+            // Forward and backward share the worker's scratch: give the larger of the two.
+            return max(
+                CausalLinearAttention.forwardScratchCount(length: length, features: features, headDim: headDim, chunk: chunk),
+                CausalLinearAttention.backwardScratchCount(length: length, features: features, headDim: headDim, chunk: chunk))
+        }
+        return BidirectionalLinearAttention.workspaceCount(length: length, features: features, headDim: headDim)
+    }
+
+    func contractionForward(
+        out: UnsafeMutablePointer<Float>, normalizer: UnsafeMutablePointer<Float>,
+        queryFeatures: UnsafePointer<Float>, keyFeatures: UnsafePointer<Float>,
+        keyLogScale: UnsafePointer<Float>?, values: UnsafePointer<Float>,
+        length: Int, workspace: UnsafeMutablePointer<Float>
+    ) {
+        if causal {
+            causalContractionForward(
+                out: out, normalizer: normalizer, queryFeatures: queryFeatures, keyFeatures: keyFeatures,
+                keyLogScale: keyLogScale, values: values, length: length, workspace: workspace)
+        } else {
+            BidirectionalLinearAttention.forward(
+                out: out, normalizer: normalizer, queryFeatures: queryFeatures, keyFeatures: keyFeatures,
+                keyLogScale: keyLogScale, values: values, length: length, features: features, headDim: headDim,
+                workspace: workspace)
+        }
+    }
+
+    func contractionBackward(
+        dQueryFeatures: UnsafeMutablePointer<Float>, dKeyFeatures: UnsafeMutablePointer<Float>,
+        dValues: UnsafeMutablePointer<Float>, dOut: UnsafePointer<Float>,
+        out: UnsafePointer<Float>, normalizer: UnsafePointer<Float>,
+        queryFeatures: UnsafePointer<Float>, keyFeatures: UnsafePointer<Float>,
+        keyLogScale: UnsafePointer<Float>?, values: UnsafePointer<Float>,
+        length: Int, workspace: UnsafeMutablePointer<Float>
+    ) {
+        if causal {
+            causalContractionBackward(
+                dQueryFeatures: dQueryFeatures, dKeyFeatures: dKeyFeatures, dValues: dValues, dOut: dOut,
+                out: out, normalizer: normalizer, queryFeatures: queryFeatures, keyFeatures: keyFeatures,
+                keyLogScale: keyLogScale, values: values, length: length, workspace: workspace)
+        } else {
+            BidirectionalLinearAttention.backward(
+                dQueryFeatures: dQueryFeatures, dKeyFeatures: dKeyFeatures, dValues: dValues, dOut: dOut,
+                out: out, normalizer: normalizer, queryFeatures: queryFeatures, keyFeatures: keyFeatures,
+                keyLogScale: keyLogScale, values: values, length: length, features: features, headDim: headDim,
+                workspace: workspace)
+        }
+    }
+
+    // MARK: - Causal contraction: the chunked CausalLinearAttention (running-max key frames,
+    // nothing depends on future keys). `MaskedLinearAttention` is its naive O(L²) Float twin, kept
+    // for the tests.
+
+    private func causalContractionForward(
+        out: UnsafeMutablePointer<Float>, normalizer: UnsafeMutablePointer<Float>,
+        queryFeatures: UnsafePointer<Float>, keyFeatures: UnsafePointer<Float>,
+        keyLogScale: UnsafePointer<Float>?, values: UnsafePointer<Float>,
+        length: Int, workspace: UnsafeMutablePointer<Float>
+    ) {
+        CausalLinearAttention.forward(
+            out: out, normalizer: normalizer, queryFeatures: queryFeatures, keyFeatures: keyFeatures,
+            keyLogScale: keyLogScale, values: values, length: length, features: features, headDim: headDim,
+            chunk: chunk, scratch: workspace)
+    }
+
+    private func causalContractionBackward(
+        dQueryFeatures: UnsafeMutablePointer<Float>, dKeyFeatures: UnsafeMutablePointer<Float>,
+        dValues: UnsafeMutablePointer<Float>, dOut: UnsafePointer<Float>,
+        out: UnsafePointer<Float>, normalizer: UnsafePointer<Float>,
+        queryFeatures: UnsafePointer<Float>, keyFeatures: UnsafePointer<Float>,
+        keyLogScale: UnsafePointer<Float>?, values: UnsafePointer<Float>,
+        length: Int, workspace: UnsafeMutablePointer<Float>
+    ) {
+        CausalLinearAttention.backward(
+            dQueryFeatures: dQueryFeatures, dKeyFeatures: dKeyFeatures, dValues: dValues, dOut: dOut,
+            out: out, normalizer: normalizer, queryFeatures: queryFeatures, keyFeatures: keyFeatures,
+            keyLogScale: keyLogScale, values: values, length: length, features: features, headDim: headDim,
+            chunk: chunk, scratch: workspace)
+    }
+}

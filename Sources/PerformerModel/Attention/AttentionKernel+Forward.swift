@@ -1,0 +1,59 @@
+extension AttentionKernel {
+    /// out = Attention(Q, K, V), filling `saved` with what `backward` needs.
+    ///
+    /// - Parameters:
+    ///   - out: [batch, heads, length, headDim], written.
+    ///   - query, key, value: [batch, heads, length, headDim].
+    ///   - saved: from `makeSaved(batch:heads:length:)` with the same dimensions; overwritten.
+    /// - Complexity: exact O(B·H·L²·d); FAVOR O(B·H·L·m·d) (bidirectional; the causal contraction
+    ///   in use is O(L²) until the chunked one is swapped in); identity O(B·H·L·d).
+    public func forward(out: Tensor, query: Tensor, key: Tensor, value: Tensor, saving saved: Saved) {
+        let (slices, l, d) = checkShapes([out, query, key, value], saved: saved)
+        let m = features
+        switch kind {
+        case .identity:
+            out.copy(from: value)
+        case .exact:
+            resolvedParallelism(slices: slices).run(slices: slices) { s, worker in
+                ExactAttention.forward(
+                    out: out.data + s * l * d, logSumExp: saved.normalizer.data + s * l,
+                    query: query.data + s * l * d, key: key.data + s * l * d, value: value.data + s * l * d,
+                    length: l, headDim: d, causal: causal, workspace: saved.scratch[worker].data)
+            }
+        case .favorSoftmax, .favorRelu:
+            guard let w = randomFeatures?.weights.data else {
+                preconditionFailure("\(kind.rawValue) attention without random features")
+            }
+            resolvedParallelism(slices: slices).run(slices: slices) { s, worker in
+                let q = query.data + s * l * d, k = key.data + s * l * d
+                let qf = saved.queryFeatures.data + s * l * m, kf = saved.keyFeatures.data + s * l * m
+                var logScale: UnsafeMutablePointer<Float>? = nil
+                if kind == .favorSoftmax {
+                    let sk = saved.keyLogScale.data + s * l
+                    FavorSoftmaxFeatures.forwardQueries(
+                        out: qf, input: q, weights: w, length: l, features: m, headDim: d, epsilon: epsilon)
+                    FavorSoftmaxFeatures.forwardKeys(
+                        out: kf, logScale: sk, input: k, weights: w, length: l, features: m, headDim: d)
+                    logScale = sk
+                } else {
+                    FavorReluFeatures.forward(out: qf, input: q, weights: w, length: l, features: m, headDim: d, epsilon: epsilon)
+                    FavorReluFeatures.forward(out: kf, input: k, weights: w, length: l, features: m, headDim: d, epsilon: epsilon)
+                }
+                contractionForward(
+                    out: out.data + s * l * d, normalizer: saved.normalizer.data + s * l,
+                    queryFeatures: qf, keyFeatures: kf, keyLogScale: logScale, values: value.data + s * l * d,
+                    length: l, workspace: saved.scratch[worker].data + 2 * l * m)
+            }
+        }
+    }
+
+    /// Checks that every tensor is [batch, heads, length, headDim] as `saved` was made for;
+    /// returns (batch·heads, length, headDim).
+    func checkShapes(_ tensors: [Tensor], saved: Saved) -> (slices: Int, length: Int, headDim: Int) {
+        let expected = [saved.batch, saved.heads, saved.length, headDim]
+        for tensor in tensors {
+            precondition(tensor.shape == expected, "attention tensor \(tensor.shape), expected \(expected)")
+        }
+        return (saved.batch * saved.heads, saved.length, headDim)
+    }
+}

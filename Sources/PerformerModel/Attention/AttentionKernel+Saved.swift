@@ -1,0 +1,62 @@
+extension AttentionKernel {
+    /// What `forward` keeps for `backward`, plus the per-worker scratch both use, allocated once
+    /// for a (batch, heads, length) and reused every step. Unused roles have zero elements.
+    ///
+    /// Sizes (floats), with S = batch·heads slices:
+    /// - exact: normalizer ℓ S·L; scratch 2·min(128, L)·L per worker.
+    /// - favor-softmax: q', k̃' 2·S·L·m; s, D 2·S·L; scratch 2·L·m + 2·L·(d+1) + m·(d+1) per worker.
+    /// - favor-relu: as favor-softmax without s.
+    /// - identity: nothing.
+    public final class Saved {
+        public let batch: Int
+        public let heads: Int
+        public let length: Int
+        /// q' [batch, heads, length, features] (FAVOR kinds).
+        public let queryFeatures: Tensor
+        /// k̃' [batch, heads, length, features] (FAVOR kinds; stabilised for favor-softmax).
+        public let keyFeatures: Tensor
+        /// s [batch, heads, length], the key log-scale (favor-softmax).
+        public let keyLogScale: Tensor
+        /// D [batch, heads, length] for FAVOR, ℓ (row log-sum-exp) for exact.
+        public let normalizer: Tensor
+        /// One scratch area per worker.
+        let scratch: [Tensor]
+
+        init(kernel: AttentionKernel, batch: Int, heads: Int, length: Int) {
+            precondition(batch > 0 && heads > 0 && length > 0, "attention needs batch, heads, length > 0")
+            self.batch = batch
+            self.heads = heads
+            self.length = length
+            let l = length, d = kernel.headDim
+            let favor = kernel.kind.usesRandomFeatures
+            let m = kernel.features
+            queryFeatures = Tensor(shape: [batch, heads, l, favor ? m : 0])
+            keyFeatures = Tensor(shape: [batch, heads, l, favor ? m : 0])
+            keyLogScale = Tensor(shape: [batch, heads, kernel.kind == .favorSoftmax ? l : 0])
+            normalizer = Tensor(shape: [batch, heads, kernel.kind == .identity ? 0 : l])
+            let scratchCount: Int
+            switch kernel.kind {
+            case .identity: scratchCount = 0
+            case .exact: scratchCount = ExactAttention.workspaceCount(length: l)
+            case .favorSoftmax, .favorRelu:
+                scratchCount = 2 * l * m + AttentionKernel.contractionWorkspaceCount(
+                    causal: kernel.causal, length: l, features: m, headDim: d, chunk: kernel.chunk)
+            }
+            let workers = kernel.resolvedParallelism(slices: batch * heads).workerCount(slices: batch * heads)
+            scratch = (0..<workers).map { _ in Tensor(shape: [scratchCount]) }
+        }
+
+        /// Bytes held for backward (excluding scratch).
+        public var savedByteCount: Int {
+            4 * (queryFeatures.count + keyFeatures.count + keyLogScale.count + normalizer.count)
+        }
+
+        /// Bytes of per-worker scratch.
+        public var scratchByteCount: Int { 4 * scratch.reduce(0) { $0 + $1.count } }
+    }
+
+    /// Buffers for inputs of shape [batch, heads, length, headDim].
+    public func makeSaved(batch: Int, heads: Int, length: Int) -> Saved {
+        Saved(kernel: self, batch: batch, heads: heads, length: length)
+    }
+}

@@ -1,0 +1,164 @@
+/// The bidirectional (non-causal) FAVOR contraction for one (batch, head) slice:
+///
+///     out = D⁻¹ Q'(K'ᵀV),   D = diag(Q'(K'ᵀ1)),   k'_j = k̃'_j · exp(s_j − max_j s_j),
+///
+/// computed as two GEMMs, never forming the L×L attention matrix (Choromanski et al. 2021, §2.2,
+/// Eq. 6). The key log-scale s (from `FavorSoftmaxFeatures.forwardKeys`) enters through the factor
+/// exp(s_j − max s), a constant multiple of the true features k̃'_j·e^{s_j} that cancels exactly
+/// between numerator and normaliser; with s = nil the factor is 1 (ReLU features).
+///
+/// The value and "ones" columns share one GEMM: with the augmented values A = [c⊙V | c] [L, d+1]
+/// (c_j = exp(s_j − max s)), S = K̃'ᵀA [m, d+1] holds K'ᵀV and K'ᵀ1 together, and Q'S [L, d+1]
+/// holds the numerators and the normalisers D.
+///
+/// Short names: L = length, m = features, d = headDim, e = d + 1. Saved for backward: out and
+/// the normaliser D [L] (plus the caller's q', k̃', s, V); S is recomputed (one GEMM) rather than
+/// stored. Memory O(L·(m+d)): the workspace is L·e + m·e floats forward, 2·L·e + m·e backward.
+public enum BidirectionalLinearAttention {
+    /// Floats of scratch `forward` and `backward` need (the larger of the two).
+    public static func workspaceCount(length: Int, features: Int, headDim: Int) -> Int {
+        let e = headDim + 1
+        return 2 * length * e + features * e
+    }
+
+    /// out_i = Σ_j (q'_i·k'_j) v_j / D_i, D_i = Σ_j q'_i·k'_j.
+    ///
+    /// - Parameters:
+    ///   - out: [length, headDim], written.
+    ///   - normalizer: D [length], written (saved for backward; in the frame of the rescaled keys).
+    ///   - queryFeatures: q' [length, features].
+    ///   - keyFeatures: k̃' [length, features] (stabilised; true features are k̃'·e^{keyLogScale}).
+    ///   - keyLogScale: s [length], or nil when the key features are not stabilised.
+    ///   - values: V [length, headDim].
+    ///   - workspace: `workspaceCount(…)` floats of scratch, or nil to allocate one for this call.
+    /// - Complexity: 4·L·m·(d+1) flops in two GEMMs.
+    public static func forward(
+        out: UnsafeMutablePointer<Float>, normalizer: UnsafeMutablePointer<Float>,
+        queryFeatures: UnsafePointer<Float>, keyFeatures: UnsafePointer<Float>,
+        keyLogScale: UnsafePointer<Float>?, values: UnsafePointer<Float>,
+        length: Int, features: Int, headDim: Int,
+        workspace: UnsafeMutablePointer<Float>? = nil
+    ) {
+        let l = length, m = features, d = headDim, e = d + 1
+        withWorkspace(workspace, count: workspaceCount(length: l, features: m, headDim: d)) { ws in
+            let augmented = ws  // A [L, e], then Q'S [L, e]
+            let state = ws + l * e  // S [m, e]
+            fillAugmentedValues(
+                augmented, scratch: state + m * e, values: values, keyLogScale: keyLogScale, length: l, headDim: d)
+            // S = K̃'ᵀ A  [m, e]
+            BLAS.sgemm(transA: true, m: m, n: e, k: l,
+                       a: keyFeatures, lda: m, b: augmented, ldb: e, c: state, ldc: e)
+            // [N | D] = Q' S  [L, e]
+            BLAS.sgemm(m: l, n: e, k: m,
+                       a: queryFeatures, lda: m, b: state, ldb: e, c: augmented, ldc: e)
+            for i in 0..<l {
+                let row = augmented + i * e
+                let denominator = row[d]
+                normalizer[i] = denominator
+                Elementwise.scale(row, by: 1 / denominator, into: out + i * d, count: d)
+            }
+        }
+    }
+
+    /// Gradients of `forward`, accumulated (+=) into dQueryFeatures, dKeyFeatures and dValues.
+    ///
+    /// With G = dOut, N = out ⊙ D (numerators), S = [K'ᵀV | K'ᵀ1]:
+    ///
+    ///     dN_i = G_i / D_i,   dD_i = −(G_i·out_i) / D_i,   B = [dN | dD]  [L, e]
+    ///     dQ' += B Sᵀ,   dS = Q'ᵀ B,   dK̃' += A dSᵀ,   dV += c ⊙ (K̃' dS[:, :d])
+    ///
+    /// (A = [c⊙V | c] as in the forward; the factor c = e^{s − max s} is treated as a constant.)
+    ///
+    /// - Parameters:
+    ///   - dQueryFeatures, dKeyFeatures: [length, features], accumulated.
+    ///   - dValues: [length, headDim], accumulated.
+    ///   - dOut: [length, headDim].
+    ///   - out, normalizer: what `forward` wrote.
+    ///   - queryFeatures, keyFeatures, keyLogScale, values: the forward's inputs.
+    /// - Complexity: 10·L·m·(d+1) flops in five GEMMs (one recomputes S).
+    public static func backward(
+        dQueryFeatures: UnsafeMutablePointer<Float>, dKeyFeatures: UnsafeMutablePointer<Float>,
+        dValues: UnsafeMutablePointer<Float>, dOut: UnsafePointer<Float>,
+        out: UnsafePointer<Float>, normalizer: UnsafePointer<Float>,
+        queryFeatures: UnsafePointer<Float>, keyFeatures: UnsafePointer<Float>,
+        keyLogScale: UnsafePointer<Float>?, values: UnsafePointer<Float>,
+        length: Int, features: Int, headDim: Int,
+        workspace: UnsafeMutablePointer<Float>? = nil
+    ) {
+        let l = length, m = features, d = headDim, e = d + 1
+        withWorkspace(workspace, count: workspaceCount(length: l, features: m, headDim: d)) { ws in
+            let augmented = ws  // A [L, e]
+            let upstream = ws + l * e  // B [L, e], later T [L, d]
+            let state = ws + 2 * l * e  // S [m, e], later dS [m, e]
+            fillAugmentedValues(
+                augmented, scratch: upstream, values: values, keyLogScale: keyLogScale, length: l, headDim: d)
+            BLAS.sgemm(transA: true, m: m, n: e, k: l,
+                       a: keyFeatures, lda: m, b: augmented, ldb: e, c: state, ldc: e)
+            for i in 0..<l {
+                let g = dOut + i * d
+                let inverse = 1 / normalizer[i]
+                let row = upstream + i * e
+                Elementwise.scale(g, by: inverse, into: row, count: d)
+                row[d] = -Elementwise.dot(g, out + i * d, count: d) * inverse
+            }
+            // dQ' += B Sᵀ  [L, m]
+            BLAS.sgemm(transB: true, m: l, n: m, k: e,
+                       a: upstream, lda: e, b: state, ldb: e, beta: 1, c: dQueryFeatures, ldc: m)
+            // dS = Q'ᵀ B  [m, e]  (overwrites S)
+            BLAS.sgemm(transA: true, m: m, n: e, k: l,
+                       a: queryFeatures, lda: m, b: upstream, ldb: e, c: state, ldc: e)
+            // dK̃' += A dSᵀ  [L, m]
+            BLAS.sgemm(transB: true, m: l, n: m, k: e,
+                       a: augmented, lda: e, b: state, ldb: e, beta: 1, c: dKeyFeatures, ldc: m)
+            if keyLogScale == nil {
+                // dV += K̃' dS[:, :d]
+                BLAS.sgemm(m: l, n: d, k: m,
+                           a: keyFeatures, lda: m, b: state, ldb: e, beta: 1, c: dValues, ldc: d)
+            } else {
+                // T = K̃' dS[:, :d], then dV_j += c_j T_j (c_j is column d of A).
+                let t = upstream
+                BLAS.sgemm(m: l, n: d, k: m,
+                           a: keyFeatures, lda: m, b: state, ldb: e, c: t, ldc: d)
+                for j in 0..<l {
+                    Elementwise.addScaled(t + j * d, by: augmented[j * e + d], to: dValues + j * d, count: d)
+                }
+            }
+        }
+    }
+
+    /// A = [c ⊙ V | c] [L, d+1] with c_j = exp(s_j − max s), or c = 1 when s is nil.
+    /// `scratch` holds L floats (the factors c, computed with one vectorised exp).
+    static func fillAugmentedValues(
+        _ augmented: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
+        values: UnsafePointer<Float>, keyLogScale: UnsafePointer<Float>?, length l: Int, headDim d: Int
+    ) {
+        let e = d + 1
+        if let s = keyLogScale {
+            Elementwise.exp(s, into: scratch, count: l, shift: Elementwise.max(s, count: l))
+            for j in 0..<l {
+                let row = augmented + j * e
+                Elementwise.scale(values + j * d, by: scratch[j], into: row, count: d)
+                row[d] = scratch[j]
+            }
+        } else {
+            for j in 0..<l {
+                (augmented + j * e).update(from: values + j * d, count: d)
+                augmented[j * e + d] = 1
+            }
+        }
+    }
+}
+
+/// Runs `body` with `workspace`, or with a temporary buffer of `count` floats when it is nil.
+@inline(__always)
+func withWorkspace(
+    _ workspace: UnsafeMutablePointer<Float>?, count: Int, _ body: (UnsafeMutablePointer<Float>) -> Void
+) {
+    if let workspace {
+        body(workspace)
+    } else {
+        let temporary = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(count, 1))
+        defer { temporary.deallocate() }
+        body(temporary)
+    }
+}

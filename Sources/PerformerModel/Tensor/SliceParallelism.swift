@@ -1,0 +1,60 @@
+import Dispatch
+
+/// How a kernel spreads its independent slices (one per (batch, head)) over the cores.
+///
+/// - `serial`: one slice after another on the calling thread; OpenBLAS threads each GEMM itself.
+/// - `workers(n)`: n workers take slices round-robin (worker w runs slices w, w+n, w+2n, …), each
+///   with its own scratch; OpenBLAS is set to one thread for the duration (and restored), so the
+///   elementwise work (exp, normalisation) runs in parallel too.
+///
+/// The assignment of slices to workers is fixed, and every slice is computed by the same code on
+/// its own buffers, so results do not depend on the choice or on thread timing.
+public enum SliceParallelism: Sendable, Equatable {
+    case serial
+    case workers(Int)
+
+    /// `workers(2)` when there are at least two slices and two processors, else `serial`
+    /// (measured: see docs/attention.md).
+    public static func automatic(slices: Int) -> SliceParallelism {
+        let cores = BLAS.processors
+        return slices >= 2 && cores >= 2 ? .workers(Swift.min(cores, slices)) : .serial
+    }
+
+    /// Number of workers (and so of scratch areas) this policy uses for `slices` slices.
+    public func workerCount(slices: Int) -> Int {
+        switch self {
+        case .serial: return 1
+        case .workers(let n): return Swift.max(1, Swift.min(n, slices))
+        }
+    }
+
+    /// Runs `body(slice, worker)` for every slice in 0..<slices. `worker` is in
+    /// 0..<workerCount(slices:) and no two concurrent calls share a worker index.
+    public func run(slices: Int, _ body: (_ slice: Int, _ worker: Int) -> Void) {
+        let workers = workerCount(slices: slices)
+        if workers <= 1 {
+            for slice in 0..<slices { body(slice, 0) }
+            return
+        }
+        let savedThreads = BLAS.threads
+        BLAS.threads = 1
+        defer { BLAS.threads = savedThreads }
+        withoutActuallyEscaping(body) { body in
+            let box = UncheckedBox(body)
+            DispatchQueue.concurrentPerform(iterations: workers) { worker in
+                var slice = worker
+                while slice < slices {
+                    box.value(slice, worker)
+                    slice += workers
+                }
+            }
+        }
+    }
+}
+
+/// Carries a non-Sendable closure into `concurrentPerform`; safe here because each worker only
+/// touches its own slices and scratch, and `run` does not return before all workers finish.
+private struct UncheckedBox<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}

@@ -1,0 +1,78 @@
+import Testing
+import ProteinIO
+@testable import PerformerModel
+
+@Suite struct TensorTests {
+    @Test func shapesCountsAndMatrixViews() {
+        let t = Tensor(shape: [2, 3, 4, 5])
+        #expect(t.count == 120)
+        #expect(t.rows == 4 && t.columns == 5 && t.matrixCount == 6)
+        #expect(t.array.allSatisfy { $0 == 0 })
+        // matrix(b·heads + h) starts at ((b·3 + h)·4)·5.
+        #expect(t.matrix(4) == t.data + 80)
+        #expect(Int(bitPattern: UnsafeRawPointer(t.data)) % 64 == 0)
+        let values = (0..<6).map(Float.init)
+        let u = Tensor(shape: [2, 3], values: values)
+        #expect(u.array == values)
+        #expect(u[4] == 4)
+        u.zero()
+        #expect(u.array == [0, 0, 0, 0, 0, 0])
+    }
+
+    @Test func randomFillsAreReproducibleAndHaveTheRightMoments() {
+        var g1 = SeededGenerator(seed: 11), g2 = SeededGenerator(seed: 11)
+        let a = Tensor.normal(shape: [100, 100], mean: 1, std: 2, using: &g1)
+        let b = Tensor.normal(shape: [100, 100], mean: 1, std: 2, using: &g2)
+        #expect(a.array == b.array)
+        let n = Double(a.count)
+        let mean = a.array.reduce(0.0) { $0 + Double($1) } / n
+        let variance = a.array.reduce(0.0) { $0 + (Double($1) - mean) * (Double($1) - mean) } / n
+        // Standard errors: mean 2/100 = 0.02, variance ≈ 4·√(2/10⁴) ≈ 0.057.
+        #expect(abs(mean - 1) < 0.1)
+        #expect(abs(variance - 4) < 0.3)
+        let u = Tensor.uniform(shape: [10_000], lower: -1, upper: 3, using: &g1)
+        #expect(u.array.allSatisfy { $0 >= -1 && $0 < 3 })
+        let uMean = u.array.reduce(0.0) { $0 + Double($1) } / 10_000
+        #expect(abs(uMean - 1) < 0.06)  // σ = 4/√12 ≈ 1.15, standard error 0.0115
+    }
+
+    @Test func batchedSgemmMatchesNaiveProducts() {
+        // C_s = A_s · Bᵀ with B shared (stride 0), as the feature maps use W.
+        let count = 3, m = 4, n = 5, k = 6
+        let a = randomTensor([count, m, k], seed: 1)
+        let b = randomTensor([n, k], seed: 2)
+        let c = Tensor(shape: [count, m, n])
+        BLAS.sgemmBatched(count: count, transB: true, m: m, n: n, k: k,
+                          a: a.data, lda: k, strideA: m * k, b: b.data, ldb: k, strideB: 0,
+                          c: c.data, ldc: n, strideC: m * n)
+        for s in 0..<count {
+            for i in 0..<m {
+                for j in 0..<n {
+                    var expected = 0.0
+                    for p in 0..<k { expected += Double(a[s * m * k + i * k + p]) * Double(b[j * k + p]) }
+                    #expect(abs(Double(c[s * m * n + i * n + j]) - expected) < 1e-5)
+                }
+            }
+        }
+    }
+
+    @Test func sliceParallelismVisitsEverySliceOnceWithValidWorkers() {
+        for policy in [SliceParallelism.serial, .workers(2), .workers(5)] {
+            var visits = [Int](repeating: 0, count: 7)
+            var workers = [Int](repeating: -1, count: 7)
+            visits.withUnsafeMutableBufferPointer { v in
+                workers.withUnsafeMutableBufferPointer { w in
+                    policy.run(slices: 7) { slice, worker in
+                        v[slice] += 1
+                        w[slice] = worker
+                    }
+                }
+            }
+            #expect(visits == [Int](repeating: 1, count: 7))
+            #expect(workers.allSatisfy { $0 >= 0 && $0 < policy.workerCount(slices: 7) })
+        }
+        let threads = BLAS.threads
+        SliceParallelism.workers(2).run(slices: 4) { _, _ in }
+        #expect(BLAS.threads == threads)
+    }
+}
