@@ -39,11 +39,12 @@ import Testing
     @Test(arguments: [false, true])
     func concatenatedMembersReadAsOneStream(threaded: Bool) throws {
         var generator = SeededGenerator(seed: 7)
-        for trial in 0..<20 {
+        for trial in 0..<8 {
             let cutCount = 1 + trial % 6
             let cuts = (0..<cutCount).map { _ in generator.nextInt(below: Self.sample.count + 1) }
             let compressed = Gzip.members(Self.sample, cuts: cuts)
-            for blockSize in [7, 61, 4096] {
+            // Tiny blocks only without the thread (one mutex hand-off per block would be slow).
+            for blockSize in threaded ? [61, 4096] : [7, 61, 4096] {
                 let source = try ByteSource(bytes: compressed, blockSize: blockSize, threaded: threaded)
                 #expect(try source.readAll() == Self.sample, "cuts \(cuts), block \(blockSize)")
             }

@@ -222,6 +222,15 @@ import Testing
                 #expect(ResidueBytes.allResidues(base, count: length) == ResidueBytes.allResiduesReference(buffer))
                 #expect(ResidueBytes.firstControlByte(base, count: length) == ResidueBytes.firstControlByteReference(buffer))
                 #expect(ResidueBytes.isASCII(base, count: length) == buffer.allSatisfy { $0 < 0x80 })
+                // The fused check-and-copy agrees with the reference and copies exactly `length`
+                // bytes (a guard byte after them stays untouched).
+                var destination = [UInt8](repeating: 0xEE, count: length + 1)
+                let copied = destination.withUnsafeMutableBufferPointer {
+                    ResidueBytes.copyResidues(from: base, to: $0.baseAddress!, count: length)
+                }
+                #expect(copied == ResidueBytes.allResiduesReference(buffer))
+                if copied { #expect(Array(destination[0..<length]) == bytes) }
+                #expect(destination[length] == 0xEE)
             }
         }
         // Every byte value in every lane position.

@@ -90,11 +90,18 @@ public final class FASTAReader {
             return nil
         }
         line += 1
-        let (id, description, header) = try parseHeader(
+        let header = try headerBytes(
             b.storage + headerRange.lowerBound + 1, count: headerRange.count - 1,
             line: recordLine, offset: recordOffset + 1)
+        var id: String { String(decoding: header[..<SequenceRecord.idEnd(header)], as: UTF8.self) }
 
-        // Sequence lines, up to the next line that starts with '>' or the end of input.
+        if let residues = try sequenceInWindow(id: { id }) {
+            return SequenceRecord(
+                headerBytes: header, residues: residues, format: .fasta, line: recordLine, byteOffset: recordOffset)
+        }
+
+        // Streaming path: sequence lines, up to the next line that starts with '>' or the end of
+        // input, collected across refills of the window.
         residues.reset()
         var lineNumber = self.line
         var pos = b.start
@@ -122,7 +129,7 @@ public final class FASTAReader {
                 if upper > pos && p[upper - 1] == UInt8(ascii: "\r") { upper -= 1 }
                 if let bad = residues.appendLine(p + pos, count: upper - pos) {
                     b.start = pos
-                    throw residueError(p + pos + bad, available: end - pos - bad, offset: b.offset(of: pos + bad),
+                    throw residueError(p + pos + bad, offset: b.offset(of: pos + bad),
                                        line: lineNumber, id: id)
                 }
                 pos = newline + 1
@@ -146,7 +153,7 @@ public final class FASTAReader {
                 }
                 if let bad = residues.appendLine(p + pos, count: upper - pos) {
                     b.start = pos
-                    throw residueError(p + pos + bad, available: end - pos - bad, offset: b.offset(of: pos + bad),
+                    throw residueError(p + pos + bad, offset: b.offset(of: pos + bad),
                                        line: lineNumber, id: id)
                 }
                 pos = upper
@@ -155,14 +162,64 @@ public final class FASTAReader {
         }
         b.start = pos
         return SequenceRecord(
-            id: id, description: description, header: header, residues: residues.makeArray(), format: .fasta,
-            line: recordLine, byteOffset: recordOffset)
+            headerBytes: header, residues: residues.makeArray(), format: .fasta, line: recordLine,
+            byteOffset: recordOffset)
     }
 
-    /// Splits a header (the bytes after `>`) into id, description and the whole line.
-    private func parseHeader(
-        _ bytes: UnsafePointer<UInt8>, count: Int, line: Int, offset: Int
-    ) throws -> (id: String, description: String, header: String) {
+    /// The fast path for the usual case: when the record's sequence lies wholly in the window —
+    /// the `>` that starts the next record, or the end of input, has already been read — its
+    /// lines are checked and collected without refills, and a single-line sequence is copied
+    /// straight into the record's array. Returns nil, consuming nothing, when the sequence may
+    /// continue past the window (the streaming path takes over).
+    ///
+    /// - Throws: `.malformed` for a byte that is not a residue, exactly as the streaming path.
+    private func sequenceInWindow(id: () -> String) throws -> [UInt8]? {
+        let b = buffer
+        let p = b.storage
+        let start = b.start
+        let end = b.end
+        let recordEnd: Int
+        if let hit = memchr(p + start, Int32(UInt8(ascii: ">")), end - start) {
+            recordEnd = p.distance(to: hit.assumingMemoryBound(to: UInt8.self))
+            // A '>' inside a line is an error the streaming path reports in order.
+            if recordEnd > start && p[recordEnd - 1] != UInt8(ascii: "\n") { return nil }
+        } else if b.atEOF {
+            recordEnd = end
+        } else {
+            return nil
+        }
+        residues.reset()
+        var pos = start
+        var lines = 0
+        while pos < recordEnd {
+            var newline = recordEnd
+            if let hit = memchr(p + pos, Int32(UInt8(ascii: "\n")), recordEnd - pos) {
+                newline = p.distance(to: hit.assumingMemoryBound(to: UInt8.self))
+            }
+            var upper = newline
+            if upper > pos && p[upper - 1] == UInt8(ascii: "\r") { upper -= 1 }
+            if pos == start && newline >= recordEnd - 1 && ResidueBytes.allResidues(p + pos, count: upper - pos) {
+                // One line: no scratch copy.
+                b.start = recordEnd
+                line += newline < recordEnd ? 1 : 0
+                return Array(UnsafeBufferPointer(start: p + pos, count: upper - pos))
+            }
+            if let bad = residues.appendLine(p + pos, count: upper - pos) {
+                line += lines
+                b.start = pos
+                throw residueError(p + pos + bad, offset: b.offset(of: pos + bad), line: line, id: id())
+            }
+            if newline < recordEnd { lines += 1 }
+            pos = newline + 1
+        }
+        b.start = recordEnd
+        line += lines
+        return residues.makeArray()
+    }
+
+    /// The header (the bytes after `>`), trailing blanks removed; rejects control bytes and
+    /// invalid UTF-8.
+    private func headerBytes(_ bytes: UnsafePointer<UInt8>, count: Int, line: Int, offset: Int) throws -> [UInt8] {
         var length = count
         while length > 0 && (bytes[length - 1] == UInt8(ascii: " ") || bytes[length - 1] == UInt8(ascii: "\t")) {
             length -= 1
@@ -179,29 +236,16 @@ public final class FASTAReader {
             throw ProteinIOError(.malformed, file: buffer.name, line: line, byteOffset: offset + bad, message: message)
         }
         let text = UnsafeBufferPointer(start: bytes, count: length)
-        var idLength = 0
-        while idLength < length && bytes[idLength] != UInt8(ascii: " ") && bytes[idLength] != UInt8(ascii: "\t") {
-            idLength += 1
-        }
-        var descriptionStart = idLength
-        while descriptionStart < length
-            && (bytes[descriptionStart] == UInt8(ascii: " ") || bytes[descriptionStart] == UInt8(ascii: "\t")) {
-            descriptionStart += 1
-        }
         if !ResidueBytes.isASCII(bytes, count: length) && String(validating: text, as: UTF8.self) == nil {
             throw ProteinIOError(
                 .malformed, file: buffer.name, line: line, byteOffset: offset,
                 message: "expected UTF-8 header text but found invalid bytes in " + ByteEscaping.quoted(text, limit: 60))
         }
-        let id = String(decoding: UnsafeBufferPointer(start: bytes, count: idLength), as: UTF8.self)
-        let description = String(
-            decoding: UnsafeBufferPointer(start: bytes + descriptionStart, count: length - descriptionStart), as: UTF8.self)
-        let header = String(decoding: text, as: UTF8.self)
-        return (id, description, header)
+        return Array(text)
     }
 
     private func residueError(
-        _ bad: UnsafePointer<UInt8>, available: Int, offset: Int, line: Int, id: String
+        _ bad: UnsafePointer<UInt8>, offset: Int, line: Int, id: String
     ) -> ProteinIOError {
         let message: String
         if bad.pointee == UInt8(ascii: "\r") {

@@ -12,7 +12,11 @@ extension UniProtMetadata {
     /// digits (so extra text a tool appended, such as MMseqs2's ` Split=0`, is ignored).
     /// - Complexity: O(header length); nothing is cached, so call it once per record if needed.
     public init?(fastaHeader header: String) {
-        let bytes = Array(header.utf8)
+        self.init(fastaHeader: Array(header.utf8))
+    }
+
+    /// Parses a UniProtKB FASTA header given as UTF-8 bytes (see `init?(fastaHeader:)`).
+    public init?(fastaHeader bytes: [UInt8]) {
         let idEnd = bytes.firstIndex { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") } ?? bytes.count
         let idParts = bytes[0..<idEnd].split(separator: UInt8(ascii: "|"), omittingEmptySubsequences: false)
         guard idParts.count == 3, !idParts[1].isEmpty, !idParts[2].isEmpty else { return nil }

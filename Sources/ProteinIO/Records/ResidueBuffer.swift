@@ -47,8 +47,7 @@ final class ResidueBuffer {
     func appendLine(_ bytes: UnsafePointer<UInt8>, count length: Int) -> Int? {
         if length == 0 { return nil }
         reserve(length)
-        if ResidueBytes.allResidues(bytes, count: length) {
-            (storage + count).update(from: bytes, count: length)
+        if ResidueBytes.copyResidues(from: bytes, to: storage + count, count: length) {
             count += length
             return nil
         }
@@ -71,11 +70,9 @@ final class ResidueBuffer {
         }
     }
 
-    /// The collected residues as an array.
+    /// The collected residues as an array. (`Array(UnsafeBufferPointer)` measured several times
+    /// faster than `Array(unsafeUninitializedCapacity:)` for record-sized arrays.)
     func makeArray() -> [UInt8] {
-        [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
-            if count > 0 { buffer.baseAddress!.update(from: storage, count: count) }
-            initialized = count
-        }
+        Array(UnsafeBufferPointer(start: storage, count: count))
     }
 }

@@ -194,8 +194,8 @@ public final class UniProtReader {
                 }
             case (UInt8(ascii: "D"), UInt8(ascii: "T")):
                 let value = try content()
-                if let range = value.firstRange(of: "sequence version ") {
-                    draft.sequenceVersion = leadingInt(value[range.upperBound...])
+                if let version = value.suffix(after: "sequence version ") {
+                    draft.sequenceVersion = leadingInt(version)
                 }
             case (UInt8(ascii: "D"), UInt8(ascii: "E")):
                 let value = try content()
@@ -213,8 +213,8 @@ public final class UniProtReader {
                 draft.organismLines.append(try content().trimmingSpaces())
             case (UInt8(ascii: "O"), UInt8(ascii: "X")):
                 let value = try content()
-                if draft.taxonomyID == nil, let range = value.firstRange(of: "NCBI_TaxID=") {
-                    draft.taxonomyID = leadingInt(value[range.upperBound...])
+                if draft.taxonomyID == nil, let taxon = value.suffix(after: "NCBI_TaxID=") {
+                    draft.taxonomyID = leadingInt(taxon)
                 }
             case (UInt8(ascii: "K"), UInt8(ascii: "W")):
                 draft.keywordText += try content() + " "
@@ -342,14 +342,14 @@ public final class UniProtReader {
     /// The first `Name=` value of the GN text (not `ORFNames=` or `OrderedLocusNames=`).
     private func geneName(_ text: String) -> String? {
         var rest = text[...]
-        while let range = rest.firstRange(of: "Name=") {
-            let before = rest[..<range.lowerBound].last
-            if before == nil || before == " " || before == ";" {
-                let value = rest[range.upperBound...].prefix { $0 != ";" }
+        while let (before, after) = rest.split(around: "Name=") {
+            let previous = before.utf8.last
+            if previous == nil || previous == UInt8(ascii: " ") || previous == UInt8(ascii: ";") {
+                let value = after.prefix { $0 != ";" }
                 let name = stripEvidence(value.trimmingSpaces())
                 return name.isEmpty ? nil : name
             }
-            rest = rest[range.upperBound...]
+            rest = after
         }
         return nil
     }
@@ -380,7 +380,7 @@ public final class UniProtReader {
         draft.accessions.first ?? (draft.entryName.isEmpty ? nil : draft.entryName)
     }
 
-    private func checkControlBytes(_ range: Range<Int>, line: Int, offset: Int, id: String?) throws {
+    private func checkControlBytes(_ range: Range<Int>, line: Int, offset: Int, id: @autoclosure () -> String?) throws {
         guard let bad = ResidueBytes.firstControlByte(buffer.storage + range.lowerBound, count: range.count) else {
             return
         }
@@ -392,7 +392,7 @@ public final class UniProtReader {
         } else {
             message = "expected text but found the control byte " + ByteEscaping.quoted(p + bad, count: range.count - bad, limit: 8)
         }
-        throw ProteinIOError(.malformed, file: buffer.name, line: line, byteOffset: offset + bad, recordID: id,
+        throw ProteinIOError(.malformed, file: buffer.name, line: line, byteOffset: offset + bad, recordID: id(),
                              message: message)
     }
 
@@ -411,27 +411,65 @@ public final class UniProtReader {
     }
 }
 
-/// Leading decimal digits as an Int (nil if none, or too many to be a real value).
+/// Leading decimal digits (after any spaces) as an Int; nil if none, or too many to be a real value.
 private func leadingInt(_ text: Substring) -> Int? {
-    let digits = text.drop { $0 == " " }.prefix { $0 >= "0" && $0 <= "9" }
-    guard !digits.isEmpty, digits.count <= 18 else { return nil }
-    return Int(digits)
+    var value = 0
+    var digits = 0
+    for byte in text.utf8 {
+        if byte == UInt8(ascii: " ") && digits == 0 { continue }
+        guard byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") else { break }
+        value = value * 10 + Int(byte - UInt8(ascii: "0"))
+        digits += 1
+        if digits > 18 { return nil }
+    }
+    return digits == 0 ? nil : value
 }
 
 /// Removes a trailing UniProt evidence tag: `Hemoglobin {ECO:0000313|EMBL:X}` → `Hemoglobin`.
 private func stripEvidence(_ text: String) -> String {
-    guard text.hasSuffix("}"), let open = text.lastIndex(of: "{"), open > text.startIndex,
-          text[text.index(before: open)] == " "
+    guard text.utf8.last == UInt8(ascii: "}"), let open = text.utf8.lastIndex(of: UInt8(ascii: "{")),
+          open > text.startIndex, text.utf8[text.utf8.index(before: open)] == UInt8(ascii: " ")
     else { return text }
-    return String(text[..<text.index(before: open)])
+    return String(text[..<text.utf8.index(before: open)])
 }
 
 extension StringProtocol {
-    /// The text without leading and trailing spaces.
+    /// The text without leading and trailing spaces (compared as UTF-8 bytes, no grapheme work).
     func trimmingSpaces() -> String {
-        guard let first = firstIndex(where: { $0 != " " }), let last = lastIndex(where: { $0 != " " }) else {
-            return ""
+        let bytes = utf8
+        var first: String.Index?
+        var end = bytes.startIndex
+        var index = bytes.startIndex
+        while index != bytes.endIndex {
+            let next = bytes.index(after: index)
+            if bytes[index] != UInt8(ascii: " ") {
+                if first == nil { first = index }
+                end = next
+            }
+            index = next
         }
-        return String(self[first...last])
+        guard let first else { return "" }
+        return String(self[first..<end])
+    }
+
+    /// The text after the first occurrence of the ASCII `needle`, or nil (a plain byte search;
+    /// annotation lines are short).
+    func suffix(after needle: StaticString) -> SubSequence? {
+        split(around: needle)?.after
+    }
+
+    /// The text before and after the first occurrence of the ASCII `needle`, or nil.
+    func split(around needle: StaticString) -> (before: SubSequence, after: SubSequence)? {
+        let pattern = UnsafeBufferPointer(start: needle.utf8Start, count: needle.utf8CodeUnitCount)
+        let bytes = utf8
+        var index = bytes.startIndex
+        while index != bytes.endIndex {
+            if bytes[index...].starts(with: pattern) {
+                let end = bytes.index(index, offsetBy: pattern.count)
+                return (self[startIndex..<index], self[end...])
+            }
+            bytes.formIndex(after: &index)
+        }
+        return nil
     }
 }
