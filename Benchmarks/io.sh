@@ -17,8 +17,8 @@ cp "$src" "$work/db1.fasta.gz"
 
 echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2) $(nproc) cores"
 for f in db1.fasta.gz db20.fasta.gz db1.fasta db20.fasta; do
-  echo "## protein-tool bench io $f --repeats 3"
-  "$tool" bench io "$work/$f" --repeats 3
+  echo "## protein-tool bench io $f --repeats 7"
+  "$tool" bench io "$work/$f" --repeats 7
   echo "## seqkit stats -j 1 $f (wall seconds, peak RSS KB; best of 3)"
   best=""
   for r in 1 2 3; do

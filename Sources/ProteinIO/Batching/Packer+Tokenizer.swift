@@ -12,7 +12,7 @@ extension Packer {
     ///   and the protein is not counted as consumed.
     @discardableResult
     public mutating func push(
-        residues: UnsafeBufferPointer<UInt8>, tokenizer: Tokenizer, id: String, file: String
+        residues: UnsafeBufferPointer<UInt8>, tokenizer: Tokenizer, id: @autoclosure () -> String, file: String
     ) throws(ProteinIOError) -> Tokenizer.Counts {
         precondition(!isFinished, "push after finish()")
         let n = residues.count
@@ -26,7 +26,7 @@ extension Packer {
         let counts: Tokenizer.Counts
         do {
             counts = try buffer.withUnsafeMutableBufferPointer { (all) throws(ProteinIOError) -> Tokenizer.Counts in
-                try tokenizer.tokenize(residues, into: UnsafeMutableBufferPointer(rebasing: all[(start + 1)...]), id: id, file: file)
+                try tokenizer.tokenize(residues, into: UnsafeMutableBufferPointer(rebasing: all[(start + 1)...]), id: id(), file: file)
             }
         } catch {
             buffer.removeLast(n + 1)

@@ -80,13 +80,13 @@ public struct Tokenizer: Sendable {
     /// - Parameters:
     ///   - residues: the record's residue bytes (no line breaks).
     ///   - output: room for at least `residues.count` ids; ids go to `output[0 ..< counts.tokens]`.
-    ///   - id: the record's identifier, for error messages.
+    ///   - id: the record's identifier, for error messages (evaluated only when one is thrown).
     ///   - file: the input's name, for error messages.
     /// - Throws: `ProteinIOError` `.malformed` for the first unknown byte when `unknownPolicy`
     ///   is `.reject` (the content of `output` is then unspecified).
     public func tokenize(
         _ residues: UnsafeBufferPointer<UInt8>, into output: UnsafeMutableBufferPointer<TokenID>,
-        id: String, file: String
+        id: @autoclosure () -> String, file: String
     ) throws(ProteinIOError) -> Counts {
         precondition(output.count >= residues.count, "output buffer smaller than the input")
         var n = residues.count
@@ -117,7 +117,7 @@ public struct Tokenizer: Sendable {
             return flags
         }
         if flags & 0x8080_8080_8080_8080 == 0 { return Counts(tokens: n, stopsRemoved: stops) }
-        var counts = try compactingPass(source, n, destination, id: id, file: file)
+        var counts = try compactingPass(source, n, destination, id: id(), file: file)
         counts.stopsRemoved = stops
         return counts
     }
@@ -142,7 +142,7 @@ public struct Tokenizer: Sendable {
     /// The second pass for a record with unknown or deleted bytes: compacts and counts.
     private func compactingPass(
         _ source: UnsafePointer<UInt8>, _ n: Int, _ destination: UnsafeMutablePointer<TokenID>,
-        id: String, file: String
+        id: @autoclosure () -> String, file: String
     ) throws(ProteinIOError) -> Counts {
         var counts = Counts()
         var j = 0
@@ -158,7 +158,7 @@ public struct Tokenizer: Sendable {
                 j += 1
                 counts.unknown += 1
             } else {
-                throw Tokenizer.unknownCharacterError(source[i], position: i + 1, id: id, file: file)
+                throw Tokenizer.unknownCharacterError(source[i], position: i + 1, id: id(), file: file)
             }
         }
         counts.tokens = j
@@ -181,14 +181,14 @@ extension Tokenizer {
     /// Tokenises `residues` and appends the ids to `output`.
     /// - Throws: as `tokenize(_:into:id:file:)`; `output` is then left as it was.
     public func tokenize(
-        _ residues: UnsafeBufferPointer<UInt8>, appendingTo output: inout [TokenID], id: String, file: String
+        _ residues: UnsafeBufferPointer<UInt8>, appendingTo output: inout [TokenID], id: @autoclosure () -> String, file: String
     ) throws(ProteinIOError) -> Counts {
         let start = output.count
         output.append(contentsOf: residues)  // one memcpy to grow; overwritten below (TokenID is UInt8)
         do {
             let counts = try output.withUnsafeMutableBufferPointer { (buffer) throws(ProteinIOError) -> Counts in
                 let tail = UnsafeMutableBufferPointer(rebasing: buffer[start...])
-                return try tokenize(residues, into: tail, id: id, file: file)
+                return try tokenize(residues, into: tail, id: id(), file: file)
             }
             output.removeLast(residues.count - counts.tokens)
             return counts
@@ -199,18 +199,18 @@ extension Tokenizer {
     }
 
     /// Tokenises `residues` into a new array.
-    public func tokenize(_ residues: [UInt8], id: String, file: String) throws(ProteinIOError) -> [TokenID] {
+    public func tokenize(_ residues: [UInt8], id: @autoclosure () -> String, file: String) throws(ProteinIOError) -> [TokenID] {
         var output: [TokenID] = []
         output.reserveCapacity(residues.count)
         _ = try residues.withUnsafeBufferPointer { (buffer) throws(ProteinIOError) -> Counts in
-            try tokenize(buffer, appendingTo: &output, id: id, file: file)
+            try tokenize(buffer, appendingTo: &output, id: id(), file: file)
         }
         return output
     }
 
     /// The naive twin of `tokenize`: one byte at a time with explicit character tests and no
     /// lookup table. Same rules, same results, same errors; used to check the fast path.
-    public func tokenizeReference(_ residues: [UInt8], id: String, file: String) throws(ProteinIOError) -> (ids: [TokenID], counts: Counts) {
+    public func tokenizeReference(_ residues: [UInt8], id: @autoclosure () -> String, file: String) throws(ProteinIOError) -> (ids: [TokenID], counts: Counts) {
         var end = residues.count
         while end > 0 && residues[end - 1] == UInt8(ascii: "*") { end -= 1 }
         var counts = Counts(stopsRemoved: residues.count - end)
@@ -228,7 +228,7 @@ extension Tokenizer {
                 ids.append(Alphabet.unk)
                 counts.unknown += 1
             } else {
-                throw Tokenizer.unknownCharacterError(byte, position: i + 1, id: id, file: file)
+                throw Tokenizer.unknownCharacterError(byte, position: i + 1, id: id(), file: file)
             }
         }
         counts.tokens = ids.count
