@@ -1,6 +1,10 @@
 import ArgumentParser
 import PerformerModel
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// `protein-tool bench attention`: forward+backward time and peak memory of the attention kernels
 /// for each kernel × length (× direction), every configuration measured in its own child process.
 struct BenchAttention: ParsableCommand {
@@ -68,6 +72,10 @@ struct BenchAttention: ParsableCommand {
     @Option(name: .long, help: "Output format: text or json.")
     var format: BenchFormat = .text
 
+    @Option(name: .long, help: ArgumentHelp("Also write the JSON rows to this file (whatever --format is).",
+                                            valueName: "path"))
+    var jsonOutput: String?
+
     /// Internal: measure exactly one configuration in this process and print one result line.
     @Flag(name: .long, help: ArgumentHelp(visibility: .private))
     var child = false
@@ -121,6 +129,8 @@ struct BenchAttention: ParsableCommand {
             print(result.childLine)
             return
         }
+        // Fail on an unwritable --json-output before minutes of measuring, not after.
+        if let jsonOutput { try writeText("", toPath: jsonOutput) }
         var rows: [AttentionBenchRow] = []
         let planned = kinds.count * ls.count * directions.count
         for kind in kinds {
@@ -140,12 +150,24 @@ struct BenchAttention: ParsableCommand {
                 }
             }
         }
+        let json = JSONText.array(rows.map(\.json))
         switch format {
         case .text: print(textTable(rows))
-        case .json: print(JSONText.array(rows.map(\.json)))
+        case .json: print(json)
         }
+        if let jsonOutput { try writeText(json + "\n", toPath: jsonOutput) }
         if let failed = rows.first(where: { $0.failed }) {
-            throw ValidationError("\(rows.filter(\.failed).count) configuration(s) failed; first: \(failed.label): \(failed.note ?? "")")
+            throw BenchError("\(rows.filter(\.failed).count) configuration(s) failed; first: \(failed.label): \(failed.note ?? "")")
+        }
+    }
+
+    private func writeText(_ text: String, toPath path: String) throws {
+        guard let file = fopen(path, "w") else {
+            throw BenchError("--json-output: cannot open '\(path)' for writing (errno \(errno))")
+        }
+        let written = text.utf8CString.withUnsafeBufferPointer { fwrite($0.baseAddress, 1, $0.count - 1, file) }
+        guard fclose(file) == 0, written == text.utf8.count else {
+            throw BenchError("--json-output: cannot write '\(path)'")
         }
     }
 
@@ -195,4 +217,10 @@ struct BenchAttention: ParsableCommand {
         }
         return lines.joined(separator: "\n")
     }
+}
+
+/// A benchmark failure at run time, printed by the argument parser as one line ("Error: …").
+struct BenchError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
 }
