@@ -41,6 +41,7 @@ struct AttentionBenchConfiguration {
     /// Runs the configuration in this process: allocate, one warm-up step, `repeats` timed steps.
     /// Meant to run in a fresh process, so that the RSS before allocation is a clean baseline.
     func measure() -> AttentionBenchMeasurement {
+        let loadAverage = ProcessLoad.oneMinuteAverage()
         let residentBefore = ProcessMemory.currentResidentBytes()
         let kernel = AttentionKernel(
             kind: kind, headDim: headDim, causal: causal, features: features, distribution: .orthogonal,
@@ -85,7 +86,7 @@ struct AttentionBenchConfiguration {
             savedBytes: saved.savedByteCount, scratchBytes: saved.scratchByteCount,
             tensorBytes: 8 * 4 * query.count,
             workerCount: kind == .identity ? 1 : kernel.resolvedWorkerCount(slices: batch * heads),
-            checksum: Double(checksum))
+            loadAverage: loadAverage, checksum: Double(checksum))
     }
 
     /// Runs `measure()` in a fresh child process (this executable with `--child`) and reads back
@@ -126,6 +127,8 @@ struct AttentionBenchMeasurement {
     /// Q, K, V, out, dOut, dQ, dK, dV.
     var tensorBytes: Int
     var workerCount: Int
+    /// The machine's 1-minute load average when the child started (other jobs share the cores).
+    var loadAverage: Double
     var checksum: Double
 
     static let linePrefix = "attention-child-result"
@@ -137,14 +140,14 @@ struct AttentionBenchMeasurement {
             ("backward_seconds", "\(backwardSeconds)"), ("min_seconds", "\(minSeconds)"),
             ("resident_before_bytes", "\(residentBeforeBytes)"), ("peak_resident_bytes", "\(peakResidentBytes)"),
             ("peak_bytes", "\(peakBytes)"), ("saved_bytes", "\(savedBytes)"), ("scratch_bytes", "\(scratchBytes)"),
-            ("tensor_bytes", "\(tensorBytes)"), ("workers", "\(workerCount)"), ("checksum", "\(checksum)"),
+            ("tensor_bytes", "\(tensorBytes)"), ("workers", "\(workerCount)"), ("load_average", "\(loadAverage)"), ("checksum", "\(checksum)"),
         ]
         return ([AttentionBenchMeasurement.linePrefix] + fields.map { "\($0.0)=\($0.1)" }).joined(separator: " ")
     }
 
     init(seconds: Double, forwardSeconds: Double, backwardSeconds: Double, minSeconds: Double,
          residentBeforeBytes: Int, peakResidentBytes: Int, peakBytes: Int, savedBytes: Int,
-         scratchBytes: Int, tensorBytes: Int, workerCount: Int, checksum: Double) {
+         scratchBytes: Int, tensorBytes: Int, workerCount: Int, loadAverage: Double, checksum: Double) {
         self.seconds = seconds
         self.forwardSeconds = forwardSeconds
         self.backwardSeconds = backwardSeconds
@@ -156,6 +159,7 @@ struct AttentionBenchMeasurement {
         self.scratchBytes = scratchBytes
         self.tensorBytes = tensorBytes
         self.workerCount = workerCount
+        self.loadAverage = loadAverage
         self.checksum = checksum
     }
 
@@ -173,12 +177,13 @@ struct AttentionBenchMeasurement {
               let backward = double("backward_seconds"), let minimum = double("min_seconds"),
               let before = int("resident_before_bytes"), let peakResident = int("peak_resident_bytes"),
               let peak = int("peak_bytes"), let saved = int("saved_bytes"), let scratch = int("scratch_bytes"),
-              let tensors = int("tensor_bytes"), let workers = int("workers"), let checksum = double("checksum")
+              let tensors = int("tensor_bytes"), let workers = int("workers"), let load = double("load_average"),
+              let checksum = double("checksum")
         else { return nil }
         self.init(seconds: seconds, forwardSeconds: forward, backwardSeconds: backward, minSeconds: minimum,
                   residentBeforeBytes: before, peakResidentBytes: peakResident, peakBytes: peak,
                   savedBytes: saved, scratchBytes: scratch, tensorBytes: tensors, workerCount: workers,
-                  checksum: checksum)
+                  loadAverage: load, checksum: checksum)
     }
 }
 
@@ -211,6 +216,7 @@ struct AttentionBenchRow {
                 ("scratch_bytes", JSONText.number(m.scratchBytes)),
                 ("tensor_bytes", JSONText.number(m.tensorBytes)),
                 ("workers", JSONText.number(m.workerCount)),
+                ("load_average", JSONText.number(m.loadAverage)),
             ]
         }
         fields += [
@@ -224,6 +230,19 @@ struct AttentionBenchRow {
             fields.append((failed ? "error" : "skipped", JSONText.string(note)))
         }
         return JSONText.object(fields)
+    }
+}
+
+/// The machine's load average, from /proc/loadavg.
+enum ProcessLoad {
+    /// The 1-minute load average, or −1 when /proc/loadavg cannot be read.
+    static func oneMinuteAverage() -> Double {
+        guard let file = fopen("/proc/loadavg", "r") else { return -1 }
+        defer { fclose(file) }
+        var buffer = [CChar](repeating: 0, count: 128)
+        guard fgets(&buffer, Int32(buffer.count), file) != nil else { return -1 }
+        let text = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return text.split(separator: " ").first.flatMap { Double($0) } ?? -1
     }
 }
 

@@ -76,6 +76,11 @@ struct BenchAttention: ParsableCommand {
                                             valueName: "path"))
     var jsonOutput: String?
 
+    @Flag(name: .long, help: ArgumentHelp(
+        "Profile instead: split the FAVOR kernels' forward+backward into feature maps and contraction "
+            + "phases (one thread, one slice at a time, in this process; other kernels are left out)."))
+    var phases = false
+
     /// Internal: measure exactly one configuration in this process and print one result line.
     @Flag(name: .long, help: ArgumentHelp(visibility: .private))
     var child = false
@@ -129,13 +134,20 @@ struct BenchAttention: ParsableCommand {
             print(result.childLine)
             return
         }
+        if phases {
+            runPhases(kinds: kinds.filter(\.usesRandomFeatures), lengths: ls)
+            return
+        }
         // Fail on an unwritable --json-output before minutes of measuring, not after.
         if let jsonOutput { try writeText("", toPath: jsonOutput) }
         var rows: [AttentionBenchRow] = []
         let planned = kinds.count * ls.count * directions.count
-        for kind in kinds {
+        // Measure length by length (all kernels and directions at one length, then the next), so
+        // the kernels compared at a length run close together in time on a shared machine; print
+        // kernel by kernel.
+        for length in ls {
             for isCausal in directions {
-                for length in ls {
+                for kind in kinds {
                     let config = configuration(kind: kind, length: length, causal: isCausal)
                     let row: AttentionBenchRow
                     if kind == .exact && length > maxExactLength {
@@ -150,6 +162,14 @@ struct BenchAttention: ParsableCommand {
                 }
             }
         }
+        rows = kinds.flatMap { kind in
+            directions.flatMap { isCausal in
+                ls.compactMap { length in
+                    rows.first { $0.configuration.kind == kind && $0.configuration.causal == isCausal
+                        && $0.configuration.length == length }
+                }
+            }
+        }
         let json = JSONText.array(rows.map(\.json))
         switch format {
         case .text: print(textTable(rows))
@@ -158,6 +178,45 @@ struct BenchAttention: ParsableCommand {
         if let jsonOutput { try writeText(json + "\n", toPath: jsonOutput) }
         if let failed = rows.first(where: { $0.failed }) {
             throw BenchError("\(rows.filter(\.failed).count) configuration(s) failed; first: \(failed.label): \(failed.note ?? "")")
+        }
+    }
+
+    /// `--phases`: one line per FAVOR kernel × direction × length with the median time of each phase.
+    func runPhases(kinds: [AttentionKind], lengths ls: [Int]) {
+        var lines = [
+            "FAVOR phases, single thread (OpenBLAS 1 thread), one slice at a time, summed over \(batch * heads) "
+                + "slices, median of \(repeats): batch \(batch), heads \(heads), head-dim \(headDim), features \(features)",
+            (["kernel", "dir", "L"] + AttentionPhaseTimes.names.map { $0 + " ms" } + ["total ms", "contraction %"])
+                .joined(separator: "\t"),
+        ]
+        var json: [String] = []
+        for kind in kinds {
+            for isCausal in directions {
+                for length in ls {
+                    let config = configuration(kind: kind, length: length, causal: isCausal)
+                    let times = config.measurePhases()
+                    printToStandardError("\(config.label): \(String(format2: times.total * 1000)) ms single-threaded")
+                    let contraction = (times.seconds[1] + times.seconds[2]) / times.total
+                    lines.append(([kind.rawValue, isCausal ? "causal" : "bi", String(length)]
+                        + times.seconds.map { String(format2: $0 * 1000) }
+                        + [String(format2: times.total * 1000), String(format2: 100 * contraction)])
+                        .joined(separator: "\t"))
+                    json.append(JSONText.object([
+                        ("kernel", JSONText.string(kind.rawValue)), ("causal", isCausal ? "true" : "false"),
+                        ("length", JSONText.number(length)),
+                        ("features_forward_seconds", JSONText.number(times.seconds[0])),
+                        ("contraction_forward_seconds", JSONText.number(times.seconds[1])),
+                        ("contraction_backward_seconds", JSONText.number(times.seconds[2])),
+                        ("features_backward_seconds", JSONText.number(times.seconds[3])),
+                        ("total_seconds", JSONText.number(times.total)),
+                        ("heads", JSONText.number(heads)), ("features", JSONText.number(features)),
+                    ]))
+                }
+            }
+        }
+        switch format {
+        case .text: print(lines.joined(separator: "\n"))
+        case .json: print(JSONText.array(json))
         }
     }
 
@@ -174,7 +233,8 @@ struct BenchAttention: ParsableCommand {
     private func printProgress(index: Int, of total: Int, row: AttentionBenchRow) {
         var line = "[\(index)/\(total)] \(row.label): "
         if let m = row.measurement {
-            line += "\(String(format2: m.seconds * 1000)) ms, peak \(String(format2: Double(m.peakBytes) / 1048576)) MiB"
+            line += "\(String(format2: m.seconds * 1000)) ms, peak \(String(format2: Double(m.peakBytes) / 1048576)) MiB, "
+                + "load \(String(format2: m.loadAverage))"
         } else {
             line += row.note ?? ""
         }
