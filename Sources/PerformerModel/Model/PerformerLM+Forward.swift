@@ -1,0 +1,113 @@
+import ProteinIO
+
+extension PerformerLM {
+    /// The forward pass: fills `workspace.logits` [batch, length, vocab] and everything the
+    /// backward pass reads. Every matrix product is one GEMM over all N = batch·length rows.
+    ///
+    /// - Parameters:
+    ///   - tokens: [batch, length] row-major, batch·length ids < vocabSize (an id out of range traps).
+    ///   - workspace: from `makeWorkspace(batch:length:)` of a model with this configuration.
+    /// - Complexity: per block 8·N·D² + 4·N·D·F flops in projections and FFN, plus the attention
+    ///   kernel (FAVOR: O(N·H·m·dh); exact: O(N·L·D)); the LM head 2·N·D·V.
+    public func forward(tokens: UnsafeBufferPointer<TokenID>, workspace ws: Workspace) {
+        check(ws, tokens: tokens.count)
+        let c = configuration
+        let n = ws.rows, d = c.dim, f = c.ffnDim, v = c.vocabSize, eps = c.layerNormEpsilon
+        // x₀ = E[tokens]                                                    [N, D]
+        Embedding.forward(out: ws.residual.data, tokens: tokens, weight: value(offsets.embedding), vocab: v, dim: d)
+        for layer in 0..<c.layers {
+            let o = offsets.blocks[layer]
+            let x = ws.residual.data + 2 * layer * n * d  // block input       [N, D]
+            let xMid = x + n * d                            // after attention   [N, D]
+            let xOut = xMid + n * d                         // block output      [N, D]
+            let statsAttn = 2 * layer * n, statsFFN = (2 * layer + 1) * n
+
+            // h = LN_attn(x)                                                [N, D]
+            LayerNorm.forward(
+                out: ws.normalized.data, mean: ws.normMean.data + statsAttn, rstd: ws.normRstd.data + statsAttn,
+                input: x, weight: value(o.attnNormWeight), bias: value(o.attnNormBias), rows: n, dim: d, epsilon: eps)
+            // q, k, v = h·W + b → [B, H, L, dh]; RoPE on q and k
+            project(ws, weight: o.wq, bias: o.bq, into: ws.query[layer], rotate: true)
+            project(ws, weight: o.wk, bias: o.bk, into: ws.key[layer], rotate: true)
+            project(ws, weight: o.wv, bias: o.bv, into: ws.value[layer], rotate: false)
+            // a = Attention(q, k, v)                                        [B, H, L, dh]
+            kernels[layer].forward(
+                out: ws.attention[layer], query: ws.query[layer], key: ws.key[layer], value: ws.value[layer],
+                saving: ws.saved[layer])
+            // x_mid = x + merge(a)·Wo + bo                                  [N, D]
+            HeadLayout.merge(
+                out: ws.projection.data, input: ws.attention[layer].data, batch: ws.batch, length: ws.length,
+                heads: c.heads, headDim: c.headDim, inverseRotary: nil)
+            xMid.update(from: x, count: n * d)
+            Linear.forward(out: xMid, input: ws.projection.data, weight: value(o.wo), bias: value(o.bo),
+                           rows: n, inputs: d, outputs: d, accumulate: true)
+
+            // h = LN_ffn(x_mid); u = h·W1 + b1                              [N, F]
+            LayerNorm.forward(
+                out: ws.normalized.data, mean: ws.normMean.data + statsFFN, rstd: ws.normRstd.data + statsFFN,
+                input: xMid, weight: value(o.ffnNormWeight), bias: value(o.ffnNormBias), rows: n, dim: d, epsilon: eps)
+            let u = ws.ffnInput.data + layer * n * f
+            Linear.forward(out: u, input: ws.normalized.data, weight: value(o.w1), bias: value(o.b1),
+                           rows: n, inputs: d, outputs: f)
+            // x_out = x_mid + GELU(u)·W2 + b2                               [N, D]
+            GELU.forward(out: ws.hidden.data, input: u, count: n * f)
+            xOut.update(from: xMid, count: n * d)
+            Linear.forward(out: xOut, input: ws.hidden.data, weight: value(o.w2), bias: value(o.b2),
+                           rows: n, inputs: f, outputs: d, accumulate: true)
+        }
+        // x_f = LN_final(x_n) (left in `normalized` for the backward)       [N, D]
+        let last = 2 * c.layers
+        LayerNorm.forward(
+            out: ws.normalized.data, mean: ws.normMean.data + last * n, rstd: ws.normRstd.data + last * n,
+            input: ws.residual.data + last * n * d, weight: value(offsets.finalNormWeight),
+            bias: value(offsets.finalNormBias), rows: n, dim: d, epsilon: eps)
+        // logits = x_f·Eᵀ + b_lm (tied head)                                [N, V]
+        BLAS.sgemm(transB: true, m: n, n: v, k: d, a: ws.normalized.data, lda: d, b: value(offsets.embedding), ldb: d,
+                   c: ws.logits.data, ldc: v)
+        let bias = value(offsets.lmHeadBias)
+        for r in 0..<n { Elementwise.add(bias, to: ws.logits.data + r * v, count: v) }
+    }
+
+    /// `forward` on an array of tokens.
+    public func forward(tokens: [TokenID], workspace: Workspace) {
+        tokens.withUnsafeBufferPointer { forward(tokens: $0, workspace: workspace) }
+    }
+
+    /// Forward and the weighted cross-entropy of the logits against `targets` (no backward):
+    /// returns Σ w·CE (nats) and Σ w. Positions with weight 0 are not targets. With Σ w = 0 the
+    /// result is LossSum(sum: 0, weight: 0), whose `mean` is 0.
+    ///
+    /// - Parameters:
+    ///   - tokens, targets: [batch, length] row-major ids < vocabSize.
+    ///   - weights: [batch, length] (≥ 0), e.g. `Batch.weights`.
+    public func loss(
+        tokens: UnsafeBufferPointer<TokenID>, targets: UnsafeBufferPointer<TokenID>, weights: UnsafeBufferPointer<Float>,
+        workspace ws: Workspace
+    ) -> LossSum {
+        precondition(targets.count == tokens.count && weights.count == tokens.count,
+                     "tokens, targets and weights must have the same count")
+        forward(tokens: tokens, workspace: ws)
+        return CrossEntropy.loss(
+            logits: ws.logits.data, targets: targets, weights: weights, rows: ws.rows, vocab: configuration.vocabSize)
+    }
+
+    /// `loss` on arrays (e.g. `Batch.tokens`, `.targets`, `.weights`).
+    public func loss(tokens: [TokenID], targets: [TokenID], weights: [Float], workspace: Workspace) -> LossSum {
+        tokens.withUnsafeBufferPointer { t in
+            targets.withUnsafeBufferPointer { y in
+                weights.withUnsafeBufferPointer { w in
+                    loss(tokens: t, targets: y, weights: w, workspace: workspace)
+                }
+            }
+        }
+    }
+
+    /// dest = split(h·W + b), rotated when `rotate`: one of q, k, v of the current block.
+    private func project(_ ws: Workspace, weight: Int, bias: Int, into dest: Tensor, rotate: Bool) {
+        let c = configuration
+        Linear.forward(out: ws.projection.data, input: ws.normalized.data, weight: value(weight), bias: value(bias),
+                       rows: ws.rows, inputs: c.dim, outputs: c.dim)
+        HeadLayout.split(out: dest.data, input: ws.projection.data, batch: ws.batch, length: ws.length,
+                         heads: c.heads, headDim: c.headDim, rotary: rotate ? ws.rotary : nil)
+    }
+}

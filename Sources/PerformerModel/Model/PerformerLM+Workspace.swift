@@ -1,0 +1,167 @@
+extension PerformerLM {
+    /// Every activation of one (batch, length), allocated once when it is made and reused by every
+    /// pass: a forward, loss or training step allocates nothing. One buffer per role (the
+    /// per-layer roles the attention kernels read are one tensor per layer, since the kernels
+    /// take whole tensors).
+    ///
+    /// Short names: N = batch·length rows, D = dim, F = ffnDim, V = vocabSize, H = heads,
+    /// dh = headDim, m = features, n = layers.
+    ///
+    /// Kept from forward for backward (per layer):
+    /// - the residual stream at the block's input and after its attention (LayerNorm inputs;
+    ///   the LN outputs are rebuilt from them and the saved mean and 1/σ);
+    /// - mean and 1/σ of both LayerNorms;
+    /// - q, k (rotated), v and the attention output, head-major (what the kernel's backward reads);
+    /// - the FFN pre-activation u = LN(x)·W1 + b1 (GELU(u) is recomputed);
+    /// - the kernel's own `Saved` (FAVOR: q′, k′ features and the normaliser D; exact: the row
+    ///   log-sum-exp) and its per-worker scratch.
+    ///
+    /// Memory, in floats (see `byteCount(configuration:batch:length:)`):
+    ///
+    ///     N·[n·(6D + F + 4) + 10D + F + 2V + 2] + L·dh + n·(attention saved + scratch)
+    ///
+    /// with FAVOR attention saved = B·H·L·(2m + 1) (+ B·H·L for favor-softmax's key log-scale).
+    /// For the `small` preset (D 256, F 1024, 4 layers, 4 heads, m 128), favor-relu, batch 1,
+    /// L 8192: about 0.75 GB in total (measured by `byteCount`, see docs/model.md).
+    public final class Workspace {
+        public let configuration: PerformerConfiguration
+        public let batch: Int
+        public let length: Int
+        /// N = batch·length.
+        public var rows: Int { batch * length }
+
+        /// Logits [batch, length, vocab], written by every pass.
+        public let logits: Tensor
+
+        /// Residual stream [2·layers + 1, N, D]: slot 2i is block i's input, 2i + 1 the stream after
+        /// its attention, 2·layers the output of the last block (input of the final LayerNorm).
+        let residual: Tensor
+        /// LayerNorm means [2·layers + 1, N], slots as `residual` (slot 2i: attn_norm of block i,
+        /// 2i + 1: its ffn_norm, 2·layers: final_norm).
+        let normMean: Tensor
+        /// LayerNorm 1/σ [2·layers + 1, N], slots as `normMean`.
+        let normRstd: Tensor
+        /// Per layer: rotated queries [batch, heads, length, headDim].
+        let query: [Tensor]
+        /// Per layer: rotated keys [batch, heads, length, headDim].
+        let key: [Tensor]
+        /// Per layer: values [batch, heads, length, headDim].
+        let value: [Tensor]
+        /// Per layer: attention output [batch, heads, length, headDim].
+        let attention: [Tensor]
+        /// FFN pre-activations u [layers, N, F].
+        let ffnInput: Tensor
+        /// Per layer: what the attention kernel saves, plus its scratch.
+        let saved: [AttentionKernel.Saved]
+        /// cos/sin tables for positions 0..<length.
+        let rotary: RotaryEmbedding
+
+        // Scratch shared by all layers.
+        /// A LayerNorm output [N, D]; after a forward, the final LayerNorm's output.
+        let normalized: Tensor
+        /// Token-major q, k or v before the split, or the merged attention output [N, D].
+        let projection: Tensor
+        /// GELU(u) [N, F] in the forward; its gradient, then u's, in the backward.
+        let hidden: Tensor
+        /// Gradient of the residual stream [N, D].
+        let dResidual: Tensor
+        /// Gradient of a LayerNorm output [N, D].
+        let dNormalized: Tensor
+        /// Gradient of a token-major projection [N, D].
+        let dProjection: Tensor
+        /// Gradients of q, k, v and of the attention output [batch, heads, length, headDim].
+        let dQuery: Tensor, dKey: Tensor, dValue: Tensor, dAttention: Tensor
+        /// Gradient of the logits [N, V].
+        let dLogits: Tensor
+
+        init(model: PerformerLM, batch: Int, length: Int) {
+            precondition(batch >= 1 && length >= 1, "a workspace needs batch ≥ 1 and length ≥ 1")
+            let c = model.configuration
+            self.configuration = c
+            self.batch = batch
+            self.length = length
+            let n = batch * length, d = c.dim, f = c.ffnDim, v = c.vocabSize, layers = c.layers
+            let headShape = [batch, c.heads, length, c.headDim]
+            logits = Tensor(shape: [batch, length, v])
+            residual = Tensor(shape: [2 * layers + 1, n, d])
+            normMean = Tensor(shape: [2 * layers + 1, n])
+            normRstd = Tensor(shape: [2 * layers + 1, n])
+            query = (0..<layers).map { _ in Tensor(shape: headShape) }
+            key = (0..<layers).map { _ in Tensor(shape: headShape) }
+            value = (0..<layers).map { _ in Tensor(shape: headShape) }
+            attention = (0..<layers).map { _ in Tensor(shape: headShape) }
+            ffnInput = Tensor(shape: [layers, n, f])
+            saved = model.kernels.map { $0.makeSaved(batch: batch, heads: c.heads, length: length) }
+            rotary = RotaryEmbedding(length: length, headDim: c.headDim, base: c.rotaryBase)
+            normalized = Tensor(shape: [n, d])
+            projection = Tensor(shape: [n, d])
+            hidden = Tensor(shape: [n, f])
+            dResidual = Tensor(shape: [n, d])
+            dNormalized = Tensor(shape: [n, d])
+            dProjection = Tensor(shape: [n, d])
+            dQuery = Tensor(shape: headShape)
+            dKey = Tensor(shape: headShape)
+            dValue = Tensor(shape: headShape)
+            dAttention = Tensor(shape: headShape)
+            dLogits = Tensor(shape: [n, v])
+        }
+
+        /// What layer `layer`'s attention kernel saved in the last pass: for FAVOR kinds the query
+        /// and key features q′, k̃′ [batch, heads, length, features], the key log-scale
+        /// (favor-softmax) and the normaliser D [batch, heads, length]; for exact the row
+        /// log-sum-exp. Valid until the next pass.
+        public func attentionSaved(layer: Int) -> AttentionKernel.Saved {
+            precondition(layer >= 0 && layer < saved.count, "layer \(layer) out of range 0..<\(saved.count)")
+            return saved[layer]
+        }
+
+        /// Bytes held by this workspace (activations, attention saved values and scratch, tables).
+        public var byteCount: Int {
+            var tensors: [Tensor] = [logits, residual, normMean, normRstd, ffnInput, normalized, projection, hidden,
+                                     dResidual, dNormalized, dProjection, dQuery, dKey, dValue, dAttention, dLogits,
+                                     rotary.cosines, rotary.sines]
+            tensors += query + key + value + attention
+            return 4 * tensors.reduce(0) { $0 + $1.count }
+                + saved.reduce(0) { $0 + $1.savedByteCount + $1.scratchByteCount }
+        }
+    }
+
+    /// A workspace for batches of `batch` windows of `length` tokens (any length ≥ 1).
+    public func makeWorkspace(batch: Int, length: Int) -> Workspace {
+        Workspace(model: self, batch: batch, length: length)
+    }
+
+    /// The bytes `makeWorkspace(batch:length:)` would allocate for a model of `configuration`
+    /// (equal to the workspace's `byteCount`; tested), computed without allocating: the memory
+    /// formula of `Workspace`, with the attention kernels' saved values and scratch as
+    /// `AttentionKernel.Saved` sizes them (default chunk, automatic parallelism).
+    public static func workspaceByteCount(configuration c: PerformerConfiguration, batch: Int, length: Int) -> Int {
+        let n = batch * length, d = c.dim, f = c.ffnDim, v = c.vocabSize, layers = c.layers
+        let slices = batch * c.heads, m = c.features, l = length
+        var floats = n * (layers * (6 * d + f + 4) + 10 * d + f + 2 * v + 2) + length * c.headDim
+        // Per layer, what AttentionKernel.Saved holds.
+        var saved = 0, scratch = 0
+        switch c.attention {
+        case .identity:
+            break
+        case .exact:
+            saved = slices * l
+            scratch = ExactAttention.workspaceCount(length: l)
+        case .favorSoftmax, .favorRelu:
+            saved = slices * l * (2 * m + 1) + (c.attention == .favorSoftmax ? slices * l : 0)
+            scratch = 2 * l * m + AttentionKernel.contractionWorkspaceCount(
+                causal: c.causal, length: l, features: m, headDim: c.headDim, chunk: CausalLinearAttention.defaultChunk)
+        }
+        let workers = SliceParallelism.automatic(slices: slices).workerCount(slices: slices)
+        floats += layers * (saved + workers * scratch)
+        return 4 * floats
+    }
+
+    /// Checks that `workspace` was made for this model's configuration and that `count` tokens fill it.
+    func check(_ workspace: Workspace, tokens count: Int) {
+        precondition(workspace.configuration == configuration, "workspace was made for another configuration")
+        precondition(workspace.saved.count == kernels.count, "workspace was made for another model")
+        precondition(count == workspace.rows,
+                     "\(count) tokens for a workspace of batch \(workspace.batch) × length \(workspace.length)")
+    }
+}
