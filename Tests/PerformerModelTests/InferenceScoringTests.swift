@@ -376,6 +376,24 @@ import Testing
         }
     }
 
+    @Test func maskedFASTARecordsParse() throws {
+        let records = try MaskedSequence.records(fasta: Array("\n>a desc\r\nMK#\nT_A\n\n>b\n<mask>W\n".utf8), file: "m.fa")
+        #expect(records.map(\.id) == ["a", "b"])
+        #expect(records.map(\.sequence.text) == ["MK#T#A", "#W"])
+        do {
+            _ = try MaskedSequence.records(fasta: Array("MK#\n>a\nK\n".utf8), file: "m.fa")
+            Issue.record("text before the first header accepted")
+        } catch {
+            #expect(error.description.hasPrefix("m.fa:1: "))
+        }
+        do {
+            _ = try MaskedSequence.records(fasta: Array(">a\nK\n>b\nMK9\n".utf8), file: "m.fa")
+            Issue.record("a bad character accepted")
+        } catch {
+            #expect(error.description.contains("m.fa b") && error.description.contains("'9' at residue 3"))
+        }
+    }
+
     /// Masked LM: with k = all the probabilities sum to 1 over the alphabet, are sorted, equal
     /// the restricted softmax of an explicit forward, and the filled sequence is the argmax.
     @Test(arguments: [FillAlphabet.standard, .all])

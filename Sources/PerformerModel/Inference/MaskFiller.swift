@@ -62,6 +62,40 @@ public struct MaskedSequence: Sendable, Equatable {
         self.tokens = tokens
     }
 
+    /// Reads masked sequences from FASTA text (the regular FASTA reader rejects `#`, `_` and `<`):
+    /// `>` lines start a record whose id is the header's first word; the following lines, joined,
+    /// are parsed with `init(parsing:id:)`. Blank lines are skipped; CRLF is accepted.
+    /// - Throws: `InferenceError` `.invalidMaskedSequence`: text before the first `>` (naming
+    ///   `file` and the line), or a record that does not parse (naming `file` and the record).
+    public static func records(fasta bytes: [UInt8], file: String) throws(InferenceError) -> [(id: String, sequence: MaskedSequence)] {
+        var records: [(id: String, sequence: MaskedSequence)] = []
+        var id: String?
+        var residues: [UInt8] = []
+        func finish() throws(InferenceError) {
+            guard let id else { return }
+            records.append((id, try MaskedSequence(parsing: residues, id: "\(file) \(id)")))
+            residues.removeAll(keepingCapacity: true)
+        }
+        var lineNumber = 0
+        for var line in bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
+            lineNumber += 1
+            if line.last == UInt8(ascii: "\r") { line.removeLast() }
+            if line.first == UInt8(ascii: ">") {
+                try finish()
+                let header = line.dropFirst()
+                let end = header.firstIndex { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") } ?? header.endIndex
+                id = String(decoding: header[..<end], as: UTF8.self)
+            } else if id != nil {
+                residues += line
+            } else if !line.allSatisfy(isBlank) {
+                throw InferenceError(.invalidMaskedSequence,
+                                     "\(file):\(lineNumber): expected a FASTA header ('>') before the sequence")
+            }
+        }
+        try finish()
+        return records
+    }
+
     static func isBlank(_ byte: UInt8) -> Bool {
         byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") || byte == UInt8(ascii: "\n") || byte == UInt8(ascii: "\r")
     }
