@@ -42,6 +42,6 @@ let package = Package(
         ),
         .testTarget(name: "ProteinIOTests", dependencies: ["ProteinIO"], resources: [.copy("Fixtures")]),
         .testTarget(name: "PerformerModelTests", dependencies: ["PerformerModel"]),
-        .testTarget(name: "ProteinToolTests", dependencies: ["ProteinIO"], exclude: ["Expected"]),
+        .testTarget(name: "ProteinToolTests", dependencies: ["ProteinIO", "PerformerModel"], exclude: ["Expected"]),
     ]
 )
