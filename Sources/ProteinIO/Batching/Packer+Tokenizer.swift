@@ -33,11 +33,20 @@ extension Packer {
             throw error
         }
         proteinsConsumed += 1
-        var count = counts.tokens
-        buffer.removeLast(n - count)
+        buffer.removeLast(n - counts.tokens)
+        packLastUnit(start: start, count: counts.tokens)
+        return counts
+    }
+
+    /// Turns `<cls>` at `buffer[start]` followed by `count` residue ids (the end of the buffer)
+    /// into a packed unit, as `push(_:)` would have: removed if empty, cropped, moved to the
+    /// next window (padded layout), and closed with `<sep>`.
+    mutating func packLastUnit(start: Int, count residueCount: Int) {
+        let length = configuration.windowLength
+        var count = residueCount
         guard count > 0 else {
             buffer.removeLast()  // the <cls> of an empty protein
-            return counts
+            return
         }
         // Crop: keep a random segment of `limit` residues, moved to just after <cls>.
         let limit = configuration.residueLimit
@@ -69,6 +78,5 @@ extension Packer {
             }
         }
         buffer.append(Alphabet.sep)
-        return counts
     }
 }

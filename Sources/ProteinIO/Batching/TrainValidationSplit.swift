@@ -36,8 +36,41 @@ public struct TrainValidationSplit: Sendable, Equatable, Hashable, Codable {
 
     /// The protein's place u ∈ [0, 1) on the split line (see the type's description).
     public func position<S: StringProtocol>(of id: S) -> Double {
-        let h = TrainValidationSplit.mix64(FNV1a64.hash(TrainValidationSplit.key(for: id).utf8) ^ seed)
+        position(keyHash: TrainValidationSplit.keyHash(utf8: id.utf8))
+    }
+
+    /// The place on the split line of the protein whose key hashes to `keyHash`
+    /// (`keyHash(utf8:)`, `RecordInfo.idKeyHash`).
+    public func position(keyHash: UInt64) -> Double {
+        let h = TrainValidationSplit.mix64(keyHash ^ seed)
         return Double(h >> 11) * 0x1.0p-53
+    }
+
+    /// The side of the protein whose key hashes to `keyHash`.
+    public func side(keyHash: UInt64) -> Side {
+        position(keyHash: keyHash) < validationFraction ? .validation : .train
+    }
+
+    /// The side of a record read by the fused path (`SequenceReader.nextTokens`), from its
+    /// `idKeyHash`: the same side as `side(of: record.id)`, without building the id.
+    public func side(of record: RecordInfo) -> Side {
+        side(keyHash: record.idKeyHash)
+    }
+
+    /// FNV-1a-64 of the key of the id with these UTF-8 bytes: the bytes between `sp|` or `tr|`
+    /// and the next `|` (or the end), otherwise all of them — `key(for:)` cut on bytes, so no
+    /// `String` is needed.
+    @inlinable
+    public static func keyHash<C: Collection>(utf8 id: C) -> UInt64 where C.Element == UInt8 {
+        var start = id.startIndex
+        var end = id.endIndex
+        var iterator = id.makeIterator()
+        if let a = iterator.next(), let b = iterator.next(), iterator.next() == UInt8(ascii: "|"),
+           (a == UInt8(ascii: "s") && b == UInt8(ascii: "p")) || (a == UInt8(ascii: "t") && b == UInt8(ascii: "r")) {
+            start = id.index(start, offsetBy: 3)
+            end = id[start...].firstIndex(of: UInt8(ascii: "|")) ?? id.endIndex
+        }
+        return FNV1a64.hash(id[start..<end])
     }
 
     /// The part of an id that names the protein: the accession of a UniProt FASTA id
@@ -52,6 +85,24 @@ public struct TrainValidationSplit: Sendable, Equatable, Hashable, Codable {
         let start = id.index(id.startIndex, offsetBy: 3)
         let end = id[start...].firstIndex(of: "|") ?? id.endIndex
         return id[start ..< end]
+    }
+
+    /// `keyHash(utf8:)` for bytes in memory (the fused readers' header buffer): the same value,
+    /// with no iterator or index overhead.
+    public static func keyHash(utf8 id: UnsafeBufferPointer<UInt8>) -> UInt64 {
+        guard let p = id.baseAddress else { return FNV1a64.offsetBasis }
+        var start = 0
+        var end = id.count
+        if end >= 3 && p[2] == UInt8(ascii: "|")
+            && ((p[0] == UInt8(ascii: "s") && p[1] == UInt8(ascii: "p")) || (p[0] == UInt8(ascii: "t") && p[1] == UInt8(ascii: "r"))) {
+            start = 3
+            var i = 3
+            while i < end && p[i] != UInt8(ascii: "|") { i += 1 }
+            end = i
+        }
+        var h = FNV1a64.offsetBasis
+        for i in start..<end { h = (h ^ UInt64(p[i])) &* FNV1a64.prime }
+        return h
     }
 
     /// The SplitMix64 finaliser (Steele, Lea & Flood 2014; Stafford's mix 13 constants).

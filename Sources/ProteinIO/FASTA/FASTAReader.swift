@@ -31,13 +31,23 @@ import Darwin
 /// - control bytes or invalid UTF-8 in a header, or a header over 16 MiB (`.malformed`).
 /// After an error, `next()` throws the same error again.
 public final class FASTAReader {
-    private let buffer: InputBuffer
+    let buffer: InputBuffer
     private let residues = ResidueBuffer()
     /// 1-based number of the next line to be read.
-    public private(set) var line: Int
+    public internal(set) var line: Int
     /// Records returned so far.
-    public private(set) var recordsRead = 0
-    private var failure: ProteinIOError?
+    public internal(set) var recordsRead = 0
+    var failure: ProteinIOError?
+    /// The fused path's header of the record it returned last (trimmed, validated): while
+    /// `recordHeaderInWindow`, the bytes at `buffer.storage + recordHeaderStart` (the window is
+    /// not refilled between calls), else copied into `recordHeaderBytes` (reused) because the
+    /// record's sequence needed refills.
+    var recordHeaderBytes: [UInt8] = []
+    var recordHeaderInWindow = false
+    var recordHeaderStart = 0
+    var recordHeaderCount = 0
+    /// End of the id in that header (the first blank, or its count).
+    var recordIDEnd = 0
 
     /// The longest header line accepted (16 MiB): longer means binary data, not a header.
     public static let maxHeaderLength = 16 << 20
@@ -62,6 +72,7 @@ public final class FASTAReader {
     /// - Complexity: O(record bytes).
     public func next() throws -> SequenceRecord? {
         if let failure { throw failure }
+        forgetRecordHeader()  // `recordID` describes the fused path's last record only
         do {
             guard let record = try readRecord() else { return nil }
             recordsRead += 1
@@ -77,14 +88,7 @@ public final class FASTAReader {
         // Skip blank lines up to the '>' that starts the record.
         line += try b.skipBlankLines()
         if b.start == b.end { return nil }
-        if b.storage[b.start] != UInt8(ascii: ">") {
-            _ = try b.ensure(25)
-            throw ProteinIOError(
-                .malformed, file: b.name, line: line, byteOffset: b.offset(of: b.start),
-                message: "expected '>' at the start of a FASTA record but found "
-                    + ByteEscaping.quoted(b.storage + b.start, count: b.end - b.start)
-                    + (recordsRead == 0 ? " (text before the first header is not allowed)" : ""))
-        }
+        if b.storage[b.start] != UInt8(ascii: ">") { throw try missingHeaderError() }
 
         // Header line.
         let recordLine = line
@@ -220,13 +224,33 @@ public final class FASTAReader {
         return residues.makeArray()
     }
 
+    /// The error for a record that does not start with `>` (at `buffer.start`).
+    func missingHeaderError() throws -> ProteinIOError {
+        let b = buffer
+        _ = try b.ensure(25)
+        return ProteinIOError(
+            .malformed, file: b.name, line: line, byteOffset: b.offset(of: b.start),
+            message: "expected '>' at the start of a FASTA record but found "
+                + ByteEscaping.quoted(b.storage + b.start, count: b.end - b.start)
+                + (recordsRead == 0 ? " (text before the first header is not allowed)" : ""))
+    }
+
     /// The header (the bytes after `>`), trailing blanks removed; rejects control bytes and
     /// invalid UTF-8.
     private func headerBytes(_ bytes: UnsafePointer<UInt8>, count: Int, line: Int, offset: Int) throws -> [UInt8] {
+        Array(UnsafeBufferPointer(start: bytes, count: try headerLength(bytes, count: count, line: line, offset: offset)))
+    }
+
+    /// The length of the header at `bytes` without its trailing blanks, after checking it has
+    /// no control bytes and is valid UTF-8.
+    ///
+    /// - Throws: `.malformed` naming the control byte (or a CR-only line end) or the invalid text.
+    func headerLength(_ bytes: UnsafePointer<UInt8>, count: Int, line: Int, offset: Int) throws -> Int {
         var length = count
         while length > 0 && (bytes[length - 1] == UInt8(ascii: " ") || bytes[length - 1] == UInt8(ascii: "\t")) {
             length -= 1
         }
+        if ResidueBytes.isPlainText(bytes, count: length) { return length }
         if let bad = ResidueBytes.firstControlByte(bytes, count: length) {
             let message: String
             if bytes[bad] == UInt8(ascii: "\r") {
@@ -244,10 +268,10 @@ public final class FASTAReader {
                 .malformed, file: buffer.name, line: line, byteOffset: offset,
                 message: "expected UTF-8 header text but found invalid bytes in " + ByteEscaping.quoted(text, limit: 60))
         }
-        return Array(text)
+        return length
     }
 
-    private func residueError(
+    func residueError(
         _ bad: UnsafePointer<UInt8>, offset: Int, line: Int, id: String
     ) -> ProteinIOError {
         let message: String

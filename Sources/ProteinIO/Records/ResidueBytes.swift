@@ -139,6 +139,46 @@ enum ResidueBytes {
         return nil
     }
 
+    /// True when all `count` bytes are printable ASCII (0x20–0x7E) or tab: text that needs
+    /// neither `firstControlByte` nor UTF-8 validation — the one check a typical header gets.
+    ///
+    /// 16 bytes per step: a byte passes when `b &- 0x20 ≤ 0x5E` or `b == 0x09`; the failures are
+    /// OR-ed into a lane mask tested once at the end (the `allResidues` pattern). The last step
+    /// overlaps the one before it, so only text shorter than 16 bytes is checked byte by byte.
+    @inline(__always)
+    static func isPlainText(_ bytes: UnsafePointer<UInt8>, count: Int) -> Bool {
+        typealias V = SIMD16<UInt8>
+        let zero = V(repeating: 0), ones = V(repeating: 0xFF)
+        let space = V(repeating: 0x20), span = V(repeating: 0x5E), tab = V(repeating: 0x09)
+        var bad = zero
+        var i = 0
+        let raw = UnsafeRawPointer(bytes)
+        if count >= 16 {
+            while true {
+                if i + 16 > count { i = count - 16 }  // final, overlapping step
+                let v = raw.loadUnaligned(fromByteOffset: i, as: V.self)
+                let printable = zero.replacing(with: ones, where: (v &- space) .<= span)
+                let isTab = zero.replacing(with: ones, where: v .== tab)
+                bad |= ~(printable | isTab)
+                if i + 16 == count { break }
+                i += 16
+            }
+            let halves = unsafeBitCast(bad, to: SIMD2<UInt64>.self)
+            return halves[0] | halves[1] == 0
+        }
+        while i < count {
+            let b = bytes[i]
+            if (b &- 0x20 > 0x5E) && b != 0x09 { return false }
+            i += 1
+        }
+        return true
+    }
+
+    /// Naive twin of `isPlainText`.
+    static func isPlainTextReference(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        bytes.allSatisfy { (0x20...0x7E).contains($0) || $0 == 0x09 }
+    }
+
     /// Naive twin of `firstControlByte`.
     static func firstControlByteReference(_ bytes: UnsafeBufferPointer<UInt8>) -> Int? {
         bytes.firstIndex { ($0 < 0x20 && $0 != 0x09) || $0 == 0x7F }

@@ -15,13 +15,13 @@
 /// in which case that reader reports what it expected). An input that is empty or blank has no
 /// records and `format == nil`.
 public final class SequenceReader {
-    private enum Backend {
+    enum Backend {
         case fasta(FASTAReader)
         case uniProt(UniProtReader)
         case empty
     }
 
-    private let backend: Backend
+    let backend: Backend
     /// The input's name as given (`-` for standard input).
     public let name: String
     /// Whether the input was gzip-compressed.

@@ -55,6 +55,9 @@ public struct Tokenizer: Sendable {
 
     /// byte → token id (< 0x80), or `Tokenizer.skipCode` (delete), or `Tokenizer.invalidCode`.
     @usableFromInline let table: [UInt8]
+    /// The same rules fused with the readers' byte check, for the parse-and-tokenise path
+    /// (`SequenceLineTokenizer`): byte → id, or a class code with the top bit set.
+    let streamTable: [UInt8]
 
     /// Table entry for a byte that is deleted (a gap under `.remove`).
     @usableFromInline static let skipCode: UInt8 = 0xFE
@@ -73,6 +76,7 @@ public struct Tokenizer: Sendable {
             table[Int(UInt8(ascii: "."))] = Tokenizer.skipCode
         }
         self.table = table
+        streamTable = SequenceLineTokenizer.streamTable(tokenizerTable: table)
     }
 
     /// Tokenises `residues` into the start of `output` and returns what was written.

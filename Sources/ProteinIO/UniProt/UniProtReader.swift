@@ -35,7 +35,9 @@ import Darwin
 /// After an error, `next()` throws the same error again.
 public final class UniProtReader {
     private let buffer: InputBuffer
-    private let residues = ResidueBuffer()
+    /// The current entry's residues; after `next(keepingResidues: false)` they stay here (and
+    /// the record's `residues` is empty) until the next entry starts.
+    let residues = ResidueBuffer()
     /// What to do when an entry disagrees with its SQ line.
     public let integrityMode: IntegrityMode
     /// 1-based number of the next line to be read.
@@ -45,6 +47,8 @@ public final class UniProtReader {
     /// Entries returned with an SQ length / ID length / CRC64 mismatch (lenient mode).
     public private(set) var integrityMismatches = 0
     private var failure: ProteinIOError?
+    /// The fused path's record (without residues) it returned last.
+    var lastRecord: SequenceRecord?
 
     /// The longest flat-file line accepted (1 MiB; real lines are at most 80 characters).
     public static let maxLineLength = 1 << 20
@@ -70,9 +74,15 @@ public final class UniProtReader {
     ///   `.truncated` (input ends inside an entry), `.integrity` (strict mode, see the summary),
     ///   and the source's `.io`, `.corruptGzip`, `.truncated` errors.
     public func next() throws -> SequenceRecord? {
+        try next(keepingResidues: true)
+    }
+
+    /// `next()`, or with `keepingResidues: false` the record without its residue array: the
+    /// residues are then only in `residues` (the fused path reads them from there).
+    func next(keepingResidues: Bool) throws -> SequenceRecord? {
         if let failure { throw failure }
         do {
-            guard let record = try readEntry() else { return nil }
+            guard let record = try readEntry(keepingResidues: keepingResidues) else { return nil }
             recordsRead += 1
             return record
         } catch let error as ProteinIOError {
@@ -105,7 +115,7 @@ public final class UniProtReader {
         var sqOffset = 0
     }
 
-    private func readEntry() throws -> SequenceRecord? {
+    private func readEntry(keepingResidues: Bool) throws -> SequenceRecord? {
         let b = buffer
         // Skip blank lines; the first other line must be an ID line.
         line += try b.skipBlankLines()
@@ -227,11 +237,13 @@ public final class UniProtReader {
                 continue
             }
         }
-        return try finish(draft, line: recordLine, offset: recordOffset)
+        return try finish(draft, line: recordLine, offset: recordOffset, keepingResidues: keepingResidues)
     }
 
     /// Checks the entry and builds its record.
-    private func finish(_ draft: Draft, line recordLine: Int, offset recordOffset: Int) throws -> SequenceRecord {
+    private func finish(
+        _ draft: Draft, line recordLine: Int, offset recordOffset: Int, keepingResidues: Bool
+    ) throws -> SequenceRecord {
         guard let primary = draft.accessions.first else {
             throw ProteinIOError(
                 .malformed, file: buffer.name, line: recordLine, byteOffset: recordOffset, recordID: draft.entryName,
@@ -283,7 +295,7 @@ public final class UniProtReader {
             proteinExistence: draft.proteinExistence, sequenceVersion: draft.sequenceVersion,
             declaredLength: sqLength, molecularWeight: draft.molecularWeight, crc64: sqCRC)
         return SequenceRecord(
-            id: primary, description: description, header: metadata.fastaHeader, residues: residues.makeArray(),
+            id: primary, description: description, header: metadata.fastaHeader, residues: keepingResidues ? residues.makeArray() : [],
             format: .uniProt, line: recordLine, byteOffset: recordOffset, entry: metadata, integrityIssue: issue)
     }
 

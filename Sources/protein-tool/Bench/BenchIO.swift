@@ -8,16 +8,25 @@ struct BenchIO: ParsableCommand {
         commandName: "io",
         abstract: "Parse and tokenise throughput of a FASTA/UniProt file against zlib inflate alone.",
         discussion: """
-            Runs three phases in one process, interleaved --repeats times (so drifting load from other
+            Runs four phases in one process, interleaved --repeats times (so drifting load from other
             processes hits all alike), and reports each phase's median:
               inflate   zlib gzread into a 256 KiB buffer, discarding it (the zlib limit; gzip only;
                         plain files are read with read(2) instead)
-              parse     SequenceReader: records and residues, nothing else
-              tokenise  parse + Tokenizer into a reusable buffer (the training input path)
+              parse     SequenceReader.next(): records and residues, nothing else
+              two-pass  parse + Tokenizer.tokenize(record.residues) into a reusable buffer (the
+                        path before the fused reader: a residue array per record, then a
+                        second pass over it)
+              tokenise  SequenceReader.nextTokens(into:tokenizer:): parsed and tokenised in one
+                        pass into a reusable buffer (the training input path)
+            --phases picks some of them (e.g. --phases tokenise, for a profiler); vs_inflate is then
+            '-' unless inflate is among them.
             MB/s counts decompressed input bytes (10^6 bytes per MB). peak_rss_bytes is the process's
             peak resident set size (getrusage ru_maxrss) after each phase, so it is monotone; the
             parse and tokenise peaks bound the reader's memory for this file. vs_inflate is the
-            phase's median time over the inflate median.
+            phase's median time over the inflate median. cpu_seconds is the median CPU time of the
+            process during the phase (all threads: for threaded gzip input it includes the inflate
+            thread), and MB/cpu_s the bytes per CPU second — the per-core rate, which load from
+            other processes on a shared machine does not dilute the way it dilutes wall time.
             """
     )
 
@@ -30,8 +39,29 @@ struct BenchIO: ParsableCommand {
     @Option(name: .long, help: "Output format: text or json.")
     var format: BenchFormat = .text
 
+    enum IOPhase: String, CaseIterable {
+        case inflate, parse, twoPass = "two-pass", tokenise
+    }
+
+    @Option(name: .long, parsing: .upToNextOption,
+            help: "Phases to run, comma-separated (inflate, parse, two-pass, tokenise; default all).")
+    var phases: [String] = []
+
     func validate() throws {
         guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1") }
+        _ = try selectedPhases()
+    }
+
+    private func selectedPhases() throws -> [IOPhase] {
+        let names = BenchList.items(phases)
+        if names.isEmpty { return IOPhase.allCases }
+        let chosen = try names.map { name in
+            guard let phase = IOPhase(rawValue: name) else {
+                throw ValidationError("unknown phase '\(name)'; expected inflate, parse, two-pass or tokenise")
+            }
+            return phase
+        }
+        return IOPhase.allCases.filter(chosen.contains)  // run in the usual order, each once
     }
 
     struct Phase {
@@ -41,44 +71,53 @@ struct BenchIO: ParsableCommand {
         var residues: Int
         var records: Int
         var peakRSS: Int
+        var cpuSeconds: Double
     }
 
     func run() throws {
-        // Phases are interleaved (inflate, parse, tokenise, inflate, …) so that load from other
-        // processes drifting over time hits all three alike; each reports its median.
-        var times = [[Double]](repeating: [], count: 3)
+        // Phases are interleaved (inflate, parse, two-pass, tokenise, inflate, …) so that load
+        // from other processes drifting over time hits all alike; each reports its median.
+        let selected = try selectedPhases()
+        var times = [[Double]](repeating: [], count: selected.count)
         var bytes = 0
-        var parsed = (records: 0, residues: 0), tokenised = (records: 0, residues: 0)
-        var peaks = [Int](repeating: 0, count: 3)
+        var counts = [(records: Int, residues: Int)](repeating: (0, 0), count: selected.count)
+        var peaks = [Int](repeating: 0, count: selected.count)
+        var cpu = [[Double]](repeating: [], count: selected.count)
         for _ in 0..<repeats {
-            var start = Clock.now()
-            bytes = try readRaw()
-            times[0].append(Clock.now() - start)
-            peaks[0] = max(peaks[0], ProcessMemory.peakResidentBytes())
-            start = Clock.now()
-            parsed = try parse(tokenise: false)
-            times[1].append(Clock.now() - start)
-            peaks[1] = max(peaks[1], ProcessMemory.peakResidentBytes())
-            start = Clock.now()
-            tokenised = try parse(tokenise: true)
-            times[2].append(Clock.now() - start)
-            peaks[2] = max(peaks[2], ProcessMemory.peakResidentBytes())
+            for (i, phase) in selected.enumerated() {
+                let cpuStart = Clock.processCPUSeconds()
+                let start = Clock.now()
+                switch phase {
+                case .inflate: bytes = try readRaw()
+                case .parse: counts[i] = try parse(tokenise: false)
+                case .twoPass: counts[i] = try parse(tokenise: true)
+                case .tokenise: counts[i] = try parseTokens()
+                }
+                times[i].append(Clock.now() - start)
+                cpu[i].append(Clock.processCPUSeconds() - cpuStart)
+                peaks[i] = max(peaks[i], ProcessMemory.peakResidentBytes())
+            }
         }
-        let rawSeconds = Clock.median(times[0])
-        let phases = [
-            Phase(name: "inflate", seconds: rawSeconds, bytes: bytes, residues: 0, records: 0, peakRSS: peaks[0]),
-            Phase(name: "parse", seconds: Clock.median(times[1]), bytes: bytes, residues: parsed.residues,
-                  records: parsed.records, peakRSS: peaks[1]),
-            Phase(name: "tokenise", seconds: Clock.median(times[2]), bytes: bytes, residues: tokenised.residues,
-                  records: tokenised.records, peakRSS: peaks[2]),
-        ]
+        if !selected.contains(.inflate) { bytes = try readRaw() }
+        let parsing = selected.indices.filter { selected[$0] != .inflate }
+        if let first = parsing.first, parsing.contains(where: { counts[$0] != counts[first] }) {
+            throw ValidationError("\(file): the phases read different records/residues: "
+                + parsing.map { "\(selected[$0].rawValue) \(counts[$0])" }.joined(separator: ", "))
+        }
+        let rawSeconds = selected.firstIndex(of: .inflate).map { Clock.median(times[$0]) }
+        let phases = selected.indices.map { i in
+            Phase(name: selected[i].rawValue, seconds: Clock.median(times[i]), bytes: bytes,
+                  residues: counts[i].residues, records: counts[i].records, peakRSS: peaks[i],
+                  cpuSeconds: Clock.median(cpu[i]))
+        }
         switch format {
         case .text:
-            print("phase\tseconds\tMB/s\tresidues/s\trecords\tpeak_rss_MB\tvs_inflate")
+            print("phase\tseconds\tMB/s\tresidues/s\trecords\tpeak_rss_MB\tvs_inflate\tcpu_seconds\tMB/cpu_s")
             for p in phases {
                 print([p.name, String(format2: p.seconds), String(format2: Double(p.bytes) / p.seconds / 1e6),
                        String(format2: Double(p.residues) / p.seconds / 1e6) + "M", "\(p.records)",
-                       String(format2: Double(p.peakRSS) / 1e6), String(format2: p.seconds / rawSeconds)]
+                       String(format2: Double(p.peakRSS) / 1e6), rawSeconds.map { String(format2: p.seconds / $0) } ?? "-",
+                       String(format2: p.cpuSeconds), String(format2: Double(p.bytes) / p.cpuSeconds / 1e6)]
                     .joined(separator: "\t"))
             }
         case .json:
@@ -90,7 +129,9 @@ struct BenchIO: ParsableCommand {
                     ("residues", JSONText.number(p.residues)), ("records", JSONText.number(p.records)),
                     ("residues_per_s", JSONText.number(Double(p.residues) / p.seconds)),
                     ("peak_rss_bytes", JSONText.number(p.peakRSS)),
-                    ("ratio_to_inflate", JSONText.number(p.seconds / rawSeconds)),
+                    ("ratio_to_inflate", rawSeconds.map { JSONText.number(p.seconds / $0) } ?? "null"),
+                    ("cpu_seconds", JSONText.number(p.cpuSeconds)),
+                    ("mb_per_cpu_s", JSONText.number(Double(p.bytes) / p.cpuSeconds / 1e6)),
                 ])
             }))
         }
@@ -132,6 +173,20 @@ struct BenchIO: ParsableCommand {
                     }
                 }
             }
+        }
+        return (records, residues)
+    }
+
+    /// The fused path: records parsed and tokenised in one pass into one reused buffer.
+    private func parseTokens() throws -> (records: Int, residues: Int) {
+        let reader = try SequenceReader(path: file, integrity: .lenient)
+        let tokenizer = Tokenizer()
+        var ids = [TokenID]()
+        ids.reserveCapacity(1 << 16)
+        var records = 0, residues = 0
+        while let info = try reader.nextTokens(into: &ids, tokenizer: tokenizer) {
+            records += 1
+            residues += info.length
         }
         return (records, residues)
     }

@@ -33,6 +33,14 @@ enum Clock {
         return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
     }
 
+    /// CPU seconds used by this process so far, all threads (`CLOCK_PROCESS_CPUTIME_ID`): on a
+    /// shared machine, work per CPU-second is the per-core rate that other jobs do not dilute.
+    static func processCPUSeconds() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+    }
+
     /// Median of `values` (the mean of the two middle ones for an even count).
     static func median(_ values: [Double]) -> Double {
         precondition(!values.isEmpty)
