@@ -49,7 +49,7 @@ public enum CrossEntropy {
         logits: UnsafePointer<Float>, targets: UnsafeBufferPointer<TokenID>, weights: UnsafeBufferPointer<Float>,
         rows: Int, vocab: Int
     ) -> LossSum {
-        precondition(targets.count == rows && weights.count == rows, "cross-entropy needs \(rows) targets and weights")
+        requireAlways(targets.count == rows && weights.count == rows, "cross-entropy needs \(rows) targets and weights")
         Embedding.checkTokens(targets, vocab: vocab)
         var total = LossSum()
         for r in 0..<rows where weights[r] != 0 {
@@ -74,7 +74,7 @@ public enum CrossEntropy {
         targets: UnsafeBufferPointer<TokenID>, weights: UnsafeBufferPointer<Float>,
         scale: Float, rows: Int, vocab: Int
     ) {
-        precondition(targets.count == rows && weights.count == rows, "cross-entropy needs \(rows) targets and weights")
+        requireAlways(targets.count == rows && weights.count == rows, "cross-entropy needs \(rows) targets and weights")
         Embedding.checkTokens(targets, vocab: vocab)
         for r in 0..<rows where weights[r] != 0 {
             let z = logits + r * vocab, dz = dLogits + r * vocab

@@ -87,7 +87,7 @@ extension PerformerLM {
         tokens: UnsafeBufferPointer<TokenID>, targets: UnsafeBufferPointer<TokenID>, weights: UnsafeBufferPointer<Float>,
         workspace ws: Workspace
     ) -> LossSum {
-        precondition(targets.count == tokens.count && weights.count == tokens.count,
+        requireAlways(targets.count == tokens.count && weights.count == tokens.count,
                      "tokens, targets and weights must have the same count")
         forward(tokens: tokens, workspace: ws)
         return CrossEntropy.loss(

@@ -76,7 +76,7 @@ extension PerformerLM {
         let dLogits: Tensor
 
         init(model: PerformerLM, batch: Int, length: Int) {
-            precondition(batch >= 1 && length >= 1, "a workspace needs batch ≥ 1 and length ≥ 1")
+            requireAlways(batch >= 1 && length >= 1, "a workspace needs batch ≥ 1 and length ≥ 1")
             let c = model.configuration
             self.configuration = c
             self.batch = batch
@@ -112,7 +112,7 @@ extension PerformerLM {
         /// (favor-softmax) and the normaliser D [batch, heads, length]; for exact the row
         /// log-sum-exp. Valid until the next pass.
         public func attentionSaved(layer: Int) -> AttentionKernel.Saved {
-            precondition(layer >= 0 && layer < saved.count, "layer \(layer) out of range 0..<\(saved.count)")
+            requireAlways(layer >= 0 && layer < saved.count, "layer \(layer) out of range 0..<\(saved.count)")
             return saved[layer]
         }
 
@@ -160,9 +160,9 @@ extension PerformerLM {
 
     /// Checks that `workspace` was made for this model's configuration and that `count` tokens fill it.
     func check(_ workspace: Workspace, tokens count: Int) {
-        precondition(workspace.configuration == configuration, "workspace was made for another configuration")
-        precondition(workspace.saved.count == kernels.count, "workspace was made for another model")
-        precondition(count == workspace.rows,
+        requireAlways(workspace.configuration == configuration, "workspace was made for another configuration")
+        requireAlways(workspace.saved.count == kernels.count, "workspace was made for another model")
+        requireAlways(count == workspace.rows,
                      "\(count) tokens for a workspace of batch \(workspace.batch) × length \(workspace.length)")
     }
 }

@@ -35,8 +35,9 @@ public final class PerformerLM {
     public private(set) var kernels: [AttentionKernel]
     /// Offsets of every named parameter in the flat buffers, resolved once.
     let offsets: Offsets
-    /// How the large elementwise passes (GELU over [N, F]) are spread over the cores.
-    let elementwise = SliceParallelism.automatic(slices: 2)
+    /// How the elementwise passes (GELU, LayerNorm forward and rebuild, head permutations) are
+    /// spread over the cores; results do not depend on it (a `var` so benchmarks can compare).
+    var elementwise = SliceParallelism.automatic(slices: 2)
 
     /// A fresh model: parameters initialised from `seed` (`ParameterStore.initialize`), random
     /// features drawn from seeds derived from `seed` (`randomFeatureSeed(seed:layer:)`).
@@ -63,22 +64,22 @@ public final class PerformerLM {
     public init(configuration: PerformerConfiguration, parameters: ParameterStore, randomFeatures: [RandomFeatures]) {
         PerformerLM.requireValid(configuration)
         let layout = ParameterStore.layout(configuration)
-        precondition(parameters.entries.count == layout.count,
+        requireAlways(parameters.entries.count == layout.count,
                      "parameter store has \(parameters.entries.count) tensors, the configuration needs \(layout.count)")
         for (entry, expected) in zip(parameters.entries, layout) {
-            precondition(entry.name == expected.name && entry.shape == expected.shape,
+            requireAlways(entry.name == expected.name && entry.shape == expected.shape,
                          "parameter \(entry.name) \(entry.shape), expected \(expected.name) \(expected.shape)")
         }
         if configuration.attention.usesRandomFeatures {
-            precondition(randomFeatures.count == configuration.layers,
+            requireAlways(randomFeatures.count == configuration.layers,
                          "\(randomFeatures.count) random-feature matrices for \(configuration.layers) layers")
             for (layer, w) in randomFeatures.enumerated() {
-                precondition(w.features == configuration.features && w.headDim == configuration.headDim,
+                requireAlways(w.features == configuration.features && w.headDim == configuration.headDim,
                              "random features of layer \(layer) are [\(w.features), \(w.headDim)], "
                                  + "expected [\(configuration.features), \(configuration.headDim)]")
             }
         } else {
-            precondition(randomFeatures.isEmpty, "\(configuration.attention.rawValue) attention takes no random features")
+            requireAlways(randomFeatures.isEmpty, "\(configuration.attention.rawValue) attention takes no random features")
         }
         self.configuration = configuration
         self.parameters = parameters
@@ -167,4 +168,13 @@ extension PerformerLM {
     /// Parameter gradients at `offset`.
     @inline(__always)
     func gradient(_ offset: Int) -> UnsafeMutablePointer<Float> { parameters.gradients.data + offset }
+}
+
+/// Traps with `message` unless `condition` holds, in every build. The model's API-boundary checks
+/// (shapes of stores and workspaces, token counts) use it instead of `precondition`, because this
+/// module is compiled with -Ounchecked, where a failed precondition is not checked and the
+/// mismatch would become an out-of-bounds access.
+@inline(__always)
+func requireAlways(_ condition: @autoclosure () -> Bool, _ message: @autoclosure () -> String) {
+    if !condition() { fatalError(message()) }
 }
