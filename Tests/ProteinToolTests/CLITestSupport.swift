@@ -21,6 +21,16 @@ enum CLI {
     /// Runs the tool with `arguments`, feeding `stdin` (empty when nil). Output goes through temporary
     /// files, so an output of any size cannot block the child.
     static func run(_ arguments: [String], stdin: Data? = nil) throws -> CLIResult {
+        try run(executable: executable, arguments, stdin: stdin)
+    }
+
+    /// Runs any program (e.g. `mpirun … protein-tool …`) the same way; `environment` adds to this
+    /// process's environment; after `timeout` seconds the child is terminated (SIGTERM) and the
+    /// result has status −1, so a hung job fails the test instead of hanging it.
+    static func run(
+        executable: URL, _ arguments: [String], stdin: Data? = nil, environment: [String: String] = [:],
+        timeout: Double? = nil
+    ) throws -> CLIResult {
         let scratch = FileManager.default.temporaryDirectory
             .appendingPathComponent("protein-tool-cli-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
@@ -34,14 +44,25 @@ enum CLI {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         process.standardInput = try FileHandle(forReadingFrom: inURL)
         process.standardOutput = try FileHandle(forWritingTo: outURL)
         process.standardError = try FileHandle(forWritingTo: errURL)
+        let finished = DispatchSemaphore(value: 0)
+        process.terminationHandler = { _ in finished.signal() }
         try process.run()
+        var timedOut = false
+        if let timeout, finished.wait(timeout: .now() + timeout) == .timedOut {
+            timedOut = true
+            process.terminate()
+        }
         process.waitUntilExit()
         return CLIResult(stdout: String(decoding: try Data(contentsOf: outURL), as: UTF8.self),
-                         stderr: String(decoding: try Data(contentsOf: errURL), as: UTF8.self),
-                         status: process.terminationStatus)
+                         stderr: String(decoding: try Data(contentsOf: errURL), as: UTF8.self)
+                            + (timedOut ? "\n[test: terminated after \(timeout ?? 0) s]" : ""),
+                         status: timedOut ? -1 : process.terminationStatus)
     }
 }
 

@@ -16,9 +16,13 @@ public struct MetricsRecord: Sendable, Equatable {
     public var gradientNorm: Double
     /// Wall-clock seconds since the run started (resumed runs continue the stored count).
     public var elapsedSeconds: Double
+    /// Mean seconds per step in the gradient all-reduce since the previous log line (data-parallel
+    /// runs only; waiting for the slowest rank included).
+    public var allReduceSeconds: Double?
 
     public init(step: Int, loss: Double, learningRate: Double, tokensPerSecond: Double,
-                validationPerplexity: Double? = nil, gradientNorm: Double, elapsedSeconds: Double) {
+                validationPerplexity: Double? = nil, gradientNorm: Double, elapsedSeconds: Double,
+                allReduceSeconds: Double? = nil) {
         self.step = step
         self.loss = loss
         self.learningRate = learningRate
@@ -26,11 +30,13 @@ public struct MetricsRecord: Sendable, Equatable {
         self.validationPerplexity = validationPerplexity
         self.gradientNorm = gradientNorm
         self.elapsedSeconds = elapsedSeconds
+        self.allReduceSeconds = allReduceSeconds
     }
 
     /// The JSON object, keys always in this order:
     /// `{"step":1200,"loss":2.81234,"lr":0.0003,"tokens_per_s":12345.6,"val_ppl":14.2101,"grad_norm":0.912345,"elapsed_s":345.67}`
-    /// (`val_ppl` only when present). Loss, lr, val_ppl and grad_norm have 6 significant digits
+    /// (`val_ppl` only when present; a data-parallel run appends `"allreduce_s":0.0123`, 4
+    /// significant digits). Loss, lr, val_ppl and grad_norm have 6 significant digits
     /// (`%.6g`, e.g. `1e-05`), tokens_per_s one decimal, elapsed_s two. NaN and ±∞ are written
     /// as `null` (JSON has no such numbers).
     public var jsonLine: String {
@@ -43,6 +49,7 @@ public struct MetricsRecord: Sendable, Equatable {
         if let validationPerplexity { fields.append(("val_ppl", MetricsRecord.number(validationPerplexity, "%.6g"))) }
         fields.append(("grad_norm", MetricsRecord.number(gradientNorm, "%.6g")))
         fields.append(("elapsed_s", MetricsRecord.number(elapsedSeconds, "%.2f")))
+        if let allReduceSeconds { fields.append(("allreduce_s", MetricsRecord.number(allReduceSeconds, "%.4g"))) }
         return "{" + fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}"
     }
 

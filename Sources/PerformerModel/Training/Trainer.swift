@@ -17,11 +17,22 @@ import ProteinIO
 /// Files in `directory`: `checkpoint.safetensors` (everything, for `--resume`),
 /// `model.safetensors` (weights, features and configuration only, for inference) and
 /// `metrics.jsonl`.
+///
+/// Data parallel (`reducer.size` = N > 1, docs/distributed.md): every rank streams shard
+/// `reducer.rank` of N of the train side (`BatchStream.Shard`), and a step becomes: all-reduce
+/// the batch's loss weight Σw → forward and backward with that global Σw as the normaliser →
+/// all-reduce (sum) the gradients and the loss → the same checks, clipping and AdamW update on
+/// every rank. The summed gradient is then exactly the gradient of the global batch's loss
+/// Σ w·CE / Σ w (N × `batch` windows), as one process with the whole batch would compute it, up
+/// to the order of float additions. Rank 0 alone validates and writes the checkpoint (with every
+/// rank's stream state) and metrics.jsonl; a time limit is decided by rank 0's clock.
 public final class Trainer {
     public let model: PerformerLM
     public let configuration: TrainingConfiguration
     public let corpus: [String]
     public let directory: String
+    /// The collective operations of a data-parallel run (`SingleProcessReducer` otherwise).
+    public let reducer: any GradientReducer
     let optimizer: AdamW
     let stream: BatchStream
     let workspace: PerformerLM.Workspace
@@ -40,39 +51,49 @@ public final class Trainer {
     public internal(set) var lastCheckpoint: String?
     /// The model seed (for redraws); stored in the checkpoint.
     let modelSeed: UInt64
+    /// Rank 0's `elapsed`, agreed by all ranks after each step of a distributed run with a time
+    /// limit, so that every rank stops and schedules the learning rate alike; nil otherwise.
+    var agreedElapsed: Double?
+    /// Seconds spent in the gradient all-reduce (waiting for the slowest rank included) since
+    /// the last log step.
+    var intervalReduceSeconds = 0.0
 
     public var checkpointPath: String { directory + "/checkpoint.safetensors" }
     public var modelPath: String { directory + "/model.safetensors" }
     public var metricsPath: String { directory + "/metrics.jsonl" }
 
-    /// A fresh run: a new model from `modelSeed`, training on the train side of `corpus`.
+    /// A fresh run: a new model from `modelSeed`, training on the train side of `corpus` (on
+    /// shard `reducer.rank` of `reducer.size` of it for a data-parallel run; every rank builds
+    /// the same initial model from `modelSeed`).
     public convenience init(
         model configuration: PerformerConfiguration, modelSeed: UInt64, training: TrainingConfiguration,
-        corpus: [String], directory: String
+        corpus: [String], directory: String, reducer: any GradientReducer = SingleProcessReducer()
     ) throws {
         try configuration.validate()
         try training.validate()
         let model = PerformerLM(configuration: configuration, seed: modelSeed)
         let stream = BatchStream(
             files: corpus, split: training.split, side: .train, packing: training.packing,
-            labeling: Trainer.labeling(configuration), batchSize: training.batch, seed: training.seed, cycles: true)
+            labeling: Trainer.labeling(configuration), batchSize: training.batch, seed: training.seed, cycles: true,
+            shard: BatchStream.Shard(index: reducer.rank, count: reducer.size))
         let optimizer = AdamW(
             parameterCount: model.parameters.count, beta1: Float(training.beta1), beta2: Float(training.beta2),
             weightDecay: Float(training.weightDecay))
         self.init(
             model: model, modelSeed: modelSeed, training: training, corpus: corpus, directory: directory,
-            optimizer: optimizer, stream: stream, step: 0, elapsed: 0)
+            optimizer: optimizer, stream: stream, step: 0, elapsed: 0, reducer: reducer)
     }
 
     init(
         model: PerformerLM, modelSeed: UInt64, training: TrainingConfiguration, corpus: [String], directory: String,
-        optimizer: AdamW, stream: BatchStream, step: Int, elapsed: Double
+        optimizer: AdamW, stream: BatchStream, step: Int, elapsed: Double, reducer: any GradientReducer
     ) {
         self.model = model
         self.modelSeed = modelSeed
         self.configuration = training
         self.corpus = corpus
         self.directory = directory
+        self.reducer = reducer
         self.optimizer = optimizer
         self.stream = stream
         self.step = step
@@ -89,11 +110,15 @@ public final class Trainer {
     /// Seconds of training so far, earlier sessions included.
     public var elapsed: Double { elapsedBefore + (sessionStart > 0 ? Trainer.now() - sessionStart : 0) }
 
+    /// The clock the time limit and the schedule read: `elapsed`, or in a distributed run rank
+    /// 0's `elapsed` as agreed after the last step.
+    var scheduleClock: Double { agreedElapsed ?? elapsed }
+
     /// Where the learning-rate schedule is, in [0, 1]: steps done / steps, or, for a run bounded
     /// only by time, seconds used / time limit.
     func scheduleProgress() -> Double {
         if let steps = configuration.steps { return Double(step) / Double(steps) }
-        if let limit = configuration.timeLimit { return Swift.min(elapsed / limit, 1) }
+        if let limit = configuration.timeLimit { return Swift.min(scheduleClock / limit, 1) }
         return 0
     }
 
@@ -138,35 +163,54 @@ public final class Trainer {
         public var epoch: Int
         /// Whether this step is a log step (a metrics line was written).
         public var isLogStep: Bool
+        /// Mean seconds per step spent in the gradient all-reduce over the interval (waiting for
+        /// the slowest rank included); nil in a single-process run.
+        public var allReduceSeconds: Double?
     }
 
     /// Whether the run is over.
     var isDone: Bool {
         if let steps = configuration.steps, step >= steps { return true }
-        if let limit = configuration.timeLimit, elapsed >= limit { return true }
+        if let limit = configuration.timeLimit, scheduleClock >= limit { return true }
         return false
+    }
+
+    /// In a distributed run with a time limit, makes every rank read rank 0's clock (one scalar
+    /// all-reduce); otherwise nothing.
+    func agreeOnClock() {
+        guard reducer.isDistributed && configuration.timeLimit != nil else { return }
+        agreedElapsed = reducer.broadcastFromRankZero(elapsed)
     }
 
     /// Trains until the step count or the time budget is reached, then validates and writes the
     /// final checkpoint. `report` is called after every step (`isLogStep` marks the steps that
-    /// wrote a metrics line; their numbers cover the interval since the previous log step).
+    /// wrote a metrics line; their numbers cover the interval since the previous log step); in a
+    /// distributed run it is called on every rank, with the same numbers (the global loss and
+    /// tokens/s of all ranks), and only rank 0 validates and writes files.
     ///
     /// - Throws: `TrainingError.nonFinite` (the checkpoint on disk is the last good one),
-    ///   data errors from the corpus, `CheckpointError` when a checkpoint cannot be written.
+    ///   data errors from the corpus, `CheckpointError` when a checkpoint cannot be written,
+    ///   `TrainingError.distributed` when the ranks' parameters have drifted apart.
     ///
     /// - Parameter pauseAt: stop after this step, with a checkpoint, as if the process had been
     ///   killed just after writing it (tests of `resume` use it); nil runs to the end.
     public func run(pauseAt: Int? = nil, report: (Progress) -> Void = { _ in }) throws {
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let metrics = try MetricsLog(path: metricsPath, mode: step == 0 ? .fresh : .resume(afterStep: step))
+        let writesFiles = reducer.rank == 0
+        var metrics: MetricsLog?
+        if writesFiles {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            metrics = try MetricsLog(path: metricsPath, mode: step == 0 ? .fresh : .resume(afterStep: step))
+        }
         sessionStart = Trainer.now()
-        var intervalLoss = 0.0, intervalWeight = 0.0, intervalTokens = 0, intervalStart = Trainer.now()
+        var intervalLoss = 0.0, intervalWeight = 0.0, intervalTokens = 0, intervalSteps = 0, intervalStart = Trainer.now()
+        intervalReduceSeconds = 0
         var gradientNorm = 0.0
+        if reducer.isDistributed { _ = try gatherRankReports("start of the session at step \(step)") }
+        agreeOnClock()
         while !isDone && step != pauseAt {
             guard try stream.next(into: &batch) else { break }  // a cycling stream never ends
             model.parameters.zeroGradients()
-            let loss = model.lossAndGradients(
-                tokens: batch.tokens, targets: batch.targets, weights: batch.weights, workspace: workspace)
+            let loss = try lossAndReducedGradients()
             if loss.weight > 0 && !loss.sum.isFinite {
                 throw TrainingError.nonFinite(step: step + 1, what: "the loss", lastCheckpoint: lastCheckpoint)
             }
@@ -188,12 +232,14 @@ public final class Trainer {
             if configuration.redrawEvery > 0 && step % configuration.redrawEvery == 0 {
                 model.redrawRandomFeatures(seed: Trainer.redrawSeed(modelSeed, step: step))
             }
+            agreeOnClock()
             intervalLoss += loss.sum
             intervalWeight += loss.weight
-            intervalTokens += batch.batch * batch.length
+            intervalTokens += batch.batch * batch.length * reducer.size
+            intervalSteps += 1
 
             let evaluate = (configuration.evalEvery > 0 && step % configuration.evalEvery == 0) || isDone
-            if evaluate { try validate() }
+            if evaluate && writesFiles { try validate() }
             let isLogStep = step % configuration.logEvery == 0 || evaluate || isDone
             let now = Trainer.now()
             let progress = Progress(
@@ -202,24 +248,48 @@ public final class Trainer {
                 tokensPerSecond: Double(intervalTokens) / Swift.max(now - intervalStart, 1e-9),
                 gradientNorm: gradientNorm, elapsed: elapsed, timeLimit: configuration.timeLimit,
                 validationPerplexity: evaluate ? lastValidation?.perplexity : nil, epoch: stream.epochsCompleted,
-                isLogStep: isLogStep)
-            if isLogStep {
+                isLogStep: isLogStep,
+                allReduceSeconds: reducer.isDistributed ? intervalReduceSeconds / Double(intervalSteps) : nil)
+            if isLogStep, let metrics {
                 try metrics.append(MetricsRecord(
                     step: progress.step, loss: progress.loss, learningRate: progress.learningRate,
                     tokensPerSecond: progress.tokensPerSecond, validationPerplexity: progress.validationPerplexity,
-                    gradientNorm: progress.gradientNorm, elapsedSeconds: progress.elapsed))
+                    gradientNorm: progress.gradientNorm, elapsedSeconds: progress.elapsed,
+                    allReduceSeconds: progress.allReduceSeconds))
             }
             report(progress)
             if isLogStep {
-                intervalLoss = 0; intervalWeight = 0; intervalTokens = 0; intervalStart = Trainer.now()
+                intervalLoss = 0; intervalWeight = 0; intervalTokens = 0; intervalSteps = 0; intervalStart = Trainer.now()
+                intervalReduceSeconds = 0
             }
             if configuration.checkpointEvery > 0 && step % configuration.checkpointEvery == 0 && !isDone {
                 try saveCheckpoint()
-                try metrics.sync()
+                try metrics?.sync()
             }
         }
         try saveCheckpoint()
-        try metrics.sync()
+        try metrics?.sync()
+    }
+
+    /// Forward and backward on this rank's batch, the gradients (in `model.parameters.gradients`)
+    /// and the returned loss summed over the ranks: the gradient of Σ w·CE / Σ w over the global
+    /// batch. One process: `lossAndGradients` as it is.
+    func lossAndReducedGradients() throws -> LossSum {
+        guard reducer.isDistributed else {
+            return model.lossAndGradients(
+                tokens: batch.tokens, targets: batch.targets, weights: batch.weights, workspace: workspace)
+        }
+        var localWeight = 0.0
+        for w in batch.weights where w != 0 { localWeight += Double(w) }
+        let globalWeight = reducer.allReduce(sum: localWeight)
+        let local = model.lossAndGradients(
+            tokens: batch.tokens, targets: batch.targets, weights: batch.weights, workspace: workspace,
+            normalizer: globalWeight)
+        let start = Trainer.now()
+        reducer.allReduce(sum: model.parameters.gradients.data, count: model.parameters.count)
+        intervalReduceSeconds += Trainer.now() - start
+        // A NaN on any rank makes the sum NaN on every rank, so all ranks stop together.
+        return LossSum(sum: reducer.allReduce(sum: local.sum), weight: globalWeight)
     }
 
     /// Validation perplexity on `evalWindows` windows of the held-out side.

@@ -126,6 +126,8 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
     case nonFinite(step: Int, what: String, lastCheckpoint: String?)
     /// A checkpoint cannot be used to resume this run.
     case resumeMismatch(String)
+    /// The ranks of a data-parallel run disagree (step or parameters).
+    case distributed(String)
 
     public var description: String {
         switch self {
@@ -135,6 +137,7 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
                 + (lastCheckpoint.map { "Last good checkpoint: \($0)" } ?? "No checkpoint was written yet")
                 + " (try a lower --lr or --clip)"
         case .resumeMismatch(let message): return "cannot resume: \(message)"
+        case .distributed(let message): return "data-parallel run: \(message)"
         }
     }
 }

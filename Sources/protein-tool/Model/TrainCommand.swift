@@ -31,6 +31,15 @@ struct TrainCommand: ParsableCommand {
             random features as an uninterrupted run); --steps / --time-limit may be raised to extend it. The
             loss is checked every step: a NaN or infinite loss or gradient stops the run with a message, before
             the bad update, leaving the last checkpoint intact.
+
+            --distributed (data-parallel over MPI; needs a build with PROTEIN_PERFORMER_MPI=1, see
+            docs/distributed.md): run as `mpirun -np N protein-tool train … --distributed`. Rank r streams the
+            train-side proteins whose position k in each pass has k mod N = r, computes gradients on its own
+            --batch windows, and the gradients are summed over the ranks (MPI_Allreduce) and normalised by the
+            global target count, so a step is one step on a global batch of N × --batch windows. Every rank
+            applies the same update; rank 0 alone validates, prints and writes --out (which, like the corpus,
+            must be at the same path on every machine). --resume needs the same N. A rank that fails ends the
+            whole job (MPI_Abort) with a non-zero exit; the last checkpoint stays intact.
             """
     )
 
@@ -75,6 +84,14 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "Print no progress line.")
     var quiet = false
 
+    @Flag(help: "Data-parallel training: one rank of `mpirun -np N protein-tool train … --distributed` (MPI builds only).")
+    var distributed = false
+
+    @Option(name: .customLong("fail-at-step"), help: .hidden)
+    var failAtStep: Int?
+    @Option(name: .customLong("fail-rank"), help: .hidden)
+    var failRank: Int = 1
+
     func validate() throws {
         if corpus.contains("-") { throw ValidationError("the corpus is read once per epoch: standard input ('-') cannot be used") }
         if !resume {
@@ -86,29 +103,88 @@ struct TrainCommand: ParsableCommand {
         if let steps, steps < 1 { throw ValidationError("--steps must be positive") }
         if let timeLimit, !(timeLimit > 0) { throw ValidationError("--time-limit must be positive") }
         if !(0...1).contains(validationFraction) { throw ValidationError("--validation-fraction must be in [0, 1]") }
+        if distributed && !DistributedRuntime.isAvailable { throw ValidationError(DistributedRuntime.unavailableMessage) }
+        if !distributed, let size = DistributedRuntime.launcherSize, size > 1 {
+            throw ValidationError(
+                "started by mpirun with \(size) processes but without --distributed: each would train alone on the "
+                    + "whole corpus and write the same --out; add --distributed")
+        }
     }
 
     func run() throws {
-        let trainer: Trainer
+        guard distributed else {
+            try train(try makeTrainer(reducer: SingleProcessReducer()))
+            return
+        }
+        let group = try DistributedRuntime.start()
+        // Setup errors (a bad checkpoint, a wrong number of ranks, a missing file) are agreed on
+        // before any training collective, so every rank stops cleanly and the error shows once.
+        let made = Result { try makeTrainer(reducer: group) }
+        let failures = Int(group.allReduce(sum: (try? made.get()) == nil ? 1 : 0))
+        if failures > 0 {
+            if case .failure(let error) = made, group.rank == 0 || failures < group.size {
+                let prefix = failures < group.size ? "rank \(group.rank) of \(group.size): " : ""
+                TrainCommand.printError("Error: \(prefix)\(TrainCommand.describe(error))")
+            }
+            group.finish()
+            throw ExitCode.failure
+        }
+        do {
+            try train(try made.get())
+        } catch let error as TrainingError where TrainCommand.isCollective(error) {
+            // Every rank stopped at the same point with the same error: say it once, end cleanly.
+            if group.rank == 0 { TrainCommand.printError("Error: \(error)") }
+            group.finish()
+            throw ExitCode.failure
+        } catch {
+            // The other ranks are blocked in a collective operation: end them all.
+            TrainCommand.printError("Error: rank \(group.rank) of \(group.size): \(TrainCommand.describe(error))")
+            group.abort(code: 1)
+        }
+        group.finish()
+    }
+
+    /// Errors every rank of a data-parallel run raises at the same step (they are decided on
+    /// all-reduced values): a non-finite loss or gradient, ranks that disagree.
+    static func isCollective(_ error: TrainingError) -> Bool {
+        switch error {
+        case .nonFinite, .distributed: return true
+        case .invalidConfiguration, .resumeMismatch: return false
+        }
+    }
+
+    /// A new run or the resumed one in --out, on this rank.
+    func makeTrainer(reducer: any GradientReducer) throws -> Trainer {
         let existing = FileManager.default.fileExists(atPath: out + "/checkpoint.safetensors")
         if resume {
-            trainer = try Trainer.resume(
-                directory: out, corpus: corpus.isEmpty ? nil : corpus, steps: steps, timeLimit: timeLimit)
-        } else {
-            if existing {
-                throw ValidationError("\(out) already holds a training run: pass --resume to continue it, or choose another --out")
-            }
-            let training = TrainingConfiguration(
-                seqLen: seqLen, batch: batch, steps: steps, timeLimit: timeLimit, seed: seed, learningRate: lr,
-                warmupSteps: warmup, minLearningRateRatio: minLRRatio, weightDecay: weightDecay, clipNorm: clip,
-                redrawEvery: redrawEvery, logEvery: logEvery, evalEvery: evalEvery, evalWindows: evalWindows,
-                checkpointEvery: checkpointEvery,
-                split: TrainValidationSplit(validationFraction: validationFraction, seed: splitSeed),
-                maxProteinLength: maxProteinLength)
-            trainer = try Trainer(
-                model: try shape.configuration(), modelSeed: modelSeed ?? seed, training: training,
-                corpus: corpus, directory: out)
+            return try Trainer.resume(
+                directory: out, corpus: corpus.isEmpty ? nil : corpus, steps: steps, timeLimit: timeLimit, reducer: reducer)
         }
+        if existing {
+            throw ValidationError("\(out) already holds a training run: pass --resume to continue it, or choose another --out")
+        }
+        let training = TrainingConfiguration(
+            seqLen: seqLen, batch: batch, steps: steps, timeLimit: timeLimit, seed: seed, learningRate: lr,
+            warmupSteps: warmup, minLearningRateRatio: minLRRatio, weightDecay: weightDecay, clipNorm: clip,
+            redrawEvery: redrawEvery, logEvery: logEvery, evalEvery: evalEvery, evalWindows: evalWindows,
+            checkpointEvery: checkpointEvery,
+            split: TrainValidationSplit(validationFraction: validationFraction, seed: splitSeed),
+            maxProteinLength: maxProteinLength)
+        return try Trainer(
+            model: try shape.configuration(), modelSeed: modelSeed ?? seed, training: training,
+            corpus: corpus, directory: out, reducer: reducer)
+    }
+
+    /// An error's one-line text (ValidationError's message without its type name).
+    static func describe(_ error: any Error) -> String {
+        if let error = error as? ValidationError { return error.message }
+        return String(describing: error)
+    }
+
+    /// Trains and reports progress (rank 0 only).
+    func train(_ trainer: Trainer) throws {
+        let rank = trainer.reducer.rank, ranks = trainer.reducer.size
+        let quiet = self.quiet || rank != 0
         let startStep = trainer.step
         let startElapsed = trainer.elapsed
         let c = trainer.model.configuration
@@ -119,11 +195,16 @@ struct TrainCommand: ParsableCommand {
             TrainCommand.printError(
                 "\(resume ? "resuming at step \(trainer.step)" : "training") \(kind) \(c.attention.rawValue): dim \(c.dim), "
                     + "\(c.layers) layers, \(c.heads) heads, m \(c.features), \(c.parameterCount) parameters; "
-                    + "L \(t.seqLen), batch \(t.batch), \(budget) → \(out)")
+                    + "L \(t.seqLen), batch \(t.batch)\(ranks > 1 ? " per rank × \(ranks) ranks" : ""), \(budget) → \(out)")
         }
         var progress = ProgressLine(isTerminal: isatty(STDERR_FILENO) != 0)
         var lastValidationShown: Int?
         try trainer.run { p in
+            if let failAtStep, p.step == failAtStep, rank == failRank {
+                // Test hook: this rank dies without warning, as if killed (OOM killer, node failure).
+                TrainCommand.printError("rank \(rank): --fail-at-step \(failAtStep): killing myself after step \(p.step)")
+                kill(getpid(), SIGKILL)
+            }
             guard !quiet else { return }
             let total = p.totalSteps ?? p.step
             var eta: Double?
