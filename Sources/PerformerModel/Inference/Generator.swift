@@ -43,9 +43,8 @@ public final class Generator {
     private let cosines: Tensor, sines: Tensor, thetas: [Double]
     /// FAVOR: one state per (layer, head), index layer·H + head.
     private var states: [CausalLinearAttention.State] = []
-    /// Exact: rotated keys and values of every past position, per (layer, head), [position, dh].
-    private var keyCache: [[Float]] = []
-    private var valueCache: [[Float]] = []
+    /// Exact: rotated keys and values of every past position, per (layer, head).
+    private var caches: [KeyValueCache] = []
     private var scores: [Float] = []
 
     /// A generator at position 0 (no state).
@@ -78,8 +77,7 @@ public final class Generator {
                 CausalLinearAttention.State(features: c.features, headDim: c.headDim)
             }
         case .exact:
-            keyCache = Array(repeating: [], count: c.layers * c.heads)
-            valueCache = Array(repeating: [], count: c.layers * c.heads)
+            caches = (0..<(c.layers * c.heads)).map { _ in KeyValueCache(headDim: c.headDim) }
         case .identity:
             break
         }
@@ -88,7 +86,7 @@ public final class Generator {
     /// Bytes of running state (FAVOR states or the exact key/value cache).
     public var stateByteCount: Int {
         4 * (states.reduce(0) { $0 + $1.numerator.count + $1.normalizer.count }
-            + keyCache.reduce(0) { $0 + $1.count } + valueCache.reduce(0) { $0 + $1.count })
+            + caches.reduce(0) { $0 + 2 * $1.count * $1.headDim })
     }
 
     /// Consumes `token` at `position` and writes the logits for the next position into `logits`.
@@ -214,30 +212,62 @@ public final class Generator {
             let n = position + 1
             if scores.count < n { scores = [Float](repeating: 0, count: Swift.max(2 * scores.count, n, 64)) }
             let scale = 1 / Float(dh).squareRoot()
-            for head in 0..<heads {
-                let i = layer * heads + head
-                keyCache[i].append(contentsOf: UnsafeBufferPointer(start: k.data + head * dh, count: dh))
-                valueCache[i].append(contentsOf: UnsafeBufferPointer(start: v.data + head * dh, count: dh))
-                let out = attention.data + head * dh, query = q.data + head * dh
-                scores.withUnsafeMutableBufferPointer { sb in
-                    guard let p = sb.baseAddress else { return }
-                    keyCache[i].withUnsafeBufferPointer { keys in
-                        // scores = K q / √d  [n]
-                        cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(n), Int32(dh), scale, keys.baseAddress, Int32(dh),
-                                    query, 1, 0, p, 1)
-                    }
+            scores.withUnsafeMutableBufferPointer { buffer in
+                guard let p = buffer.baseAddress else { return }
+                for head in 0..<heads {
+                    let cache = caches[layer * heads + head]
+                    cache.append(key: k.data + head * dh, value: v.data + head * dh)
+                    let out = attention.data + head * dh
+                    // scores = K q / √d  [n]; softmax; out = Vᵀ p  [dh]
+                    cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(n), Int32(dh), scale, cache.keys, Int32(dh),
+                                q.data + head * dh, 1, 0, p, 1)
                     let rowMax = Elementwise.max(p, count: n)
                     Elementwise.exp(p, into: p, count: n, shift: rowMax)
                     let total = Elementwise.sum(p, count: n)
                     Elementwise.scale(p, by: 1 / total, into: p, count: n)
-                    valueCache[i].withUnsafeBufferPointer { values in
-                        // out = Vᵀ p  [dh]
-                        cblas_sgemv(CblasRowMajor, CblasTrans, Int32(n), Int32(dh), 1, values.baseAddress, Int32(dh),
-                                    p, 1, 0, out, 1)
-                    }
+                    cblas_sgemv(CblasRowMajor, CblasTrans, Int32(n), Int32(dh), 1, cache.values, Int32(dh), p, 1, 0, out, 1)
                 }
             }
         }
+    }
+}
+
+/// The keys and values one exact-attention head has seen, [count, headDim] each, in buffers that
+/// double when full (amortised O(headDim) per append, no copy-on-write).
+final class KeyValueCache {
+    let headDim: Int
+    private(set) var count = 0
+    private var capacity = 0
+    private(set) var keys: UnsafeMutablePointer<Float>
+    private(set) var values: UnsafeMutablePointer<Float>
+
+    init(headDim: Int) {
+        self.headDim = headDim
+        keys = .allocate(capacity: 1)
+        values = .allocate(capacity: 1)
+    }
+
+    deinit {
+        keys.deallocate()
+        values.deallocate()
+    }
+
+    func append(key: UnsafePointer<Float>, value: UnsafePointer<Float>) {
+        if count == capacity {
+            let grown = Swift.max(64, 2 * capacity)
+            let newKeys = UnsafeMutablePointer<Float>.allocate(capacity: grown * headDim)
+            let newValues = UnsafeMutablePointer<Float>.allocate(capacity: grown * headDim)
+            newKeys.update(from: keys, count: count * headDim)
+            newValues.update(from: values, count: count * headDim)
+            keys.deallocate()
+            values.deallocate()
+            keys = newKeys
+            values = newValues
+            capacity = grown
+        }
+        (keys + count * headDim).update(from: key, count: headDim)
+        (values + count * headDim).update(from: value, count: headDim)
+        count += 1
     }
 }
 
