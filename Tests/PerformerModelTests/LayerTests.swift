@@ -103,6 +103,25 @@ import Foundation
                                           numeric: GradientCheck.numericGradient(at: bd, weights: r) { f(xd, gd, $0) }))
     }
 
+    /// Row chunks on two workers give the same bits as one pass (301 rows × 256: above the
+    /// parallel threshold, uneven chunks).
+    @Test func layerNormParallelForwardIsBitIdentical() {
+        let rows = 301, dim = 256
+        let x = randomTensor([rows, dim], seed: 14), gamma = randomTensor([dim], seed: 15), beta = randomTensor([dim], seed: 16)
+        let serial = Tensor(shape: [rows, dim]), parallel = Tensor(shape: [rows, dim]), again = Tensor(shape: [rows, dim])
+        let mean = Tensor(shape: [rows]), rstd = Tensor(shape: [rows])
+        let mean2 = Tensor(shape: [rows]), rstd2 = Tensor(shape: [rows])
+        LayerNorm.forward(out: serial.data, mean: mean.data, rstd: rstd.data, input: x.data, weight: gamma.data,
+                          bias: beta.data, rows: rows, dim: dim, epsilon: 1e-5)
+        LayerNorm.forward(out: parallel.data, mean: mean2.data, rstd: rstd2.data, input: x.data, weight: gamma.data,
+                          bias: beta.data, rows: rows, dim: dim, epsilon: 1e-5, parallelism: .workers(2))
+        LayerNorm.normalize(out: again.data, mean: mean.data, rstd: rstd.data, input: x.data, weight: gamma.data,
+                            bias: beta.data, rows: rows, dim: dim, parallelism: .workers(2))
+        #expect(bitIdentical(serial, parallel) && bitIdentical(mean, mean2) && bitIdentical(rstd, rstd2))
+        #expect(bitIdentical(serial, again))
+        withExtendedLifetime((x, gamma, beta)) {}
+    }
+
     // MARK: GELU
 
     /// The vectorised erf (Eigen's rational approximation) against Double erf on a dense grid
@@ -146,6 +165,37 @@ import Foundation
         withExtendedLifetime((x, y)) {}
         expectClose(GradientCheck.compare("gelu dx", analytic: g.array,
                                           numeric: GradientCheck.numericGradient(at: xd, weights: r) { GELUReference.forward($0) }))
+    }
+
+    /// The fused pass the model's backward uses (GELU and GELU' together, derivative written over
+    /// the input) gives the same bits as the separate kernels, and the two-worker split gives the
+    /// same bits as one worker (70 001 entries: above the parallel threshold, odd tail).
+    @Test func geluFusedAndParallelPassesAreBitIdentical() {
+        let count = 70_001
+        let x = randomTensor([count], seed: 22, std: 2)
+        let serial = Tensor(shape: [count]), parallel = Tensor(shape: [count])
+        GELU.forward(out: serial.data, input: x.data, count: count)
+        GELU.forward(out: parallel.data, input: x.data, count: count, parallelism: .workers(2))
+        #expect(bitIdentical(serial, parallel))
+
+        let fused = Tensor(shape: [count]), derivative = Tensor(shape: [count])
+        derivative.copy(from: x)
+        GELU.forwardAndDerivative(out: fused.data, derivative: derivative.data, input: derivative.data, count: count,
+                                  parallelism: .workers(2))
+        #expect(bitIdentical(fused, serial))
+
+        let r = randomTensor([count], seed: 23)
+        let viaInput = Tensor(shape: [count]), viaDerivative = Tensor(shape: [count])
+        viaInput.copy(from: r)
+        viaDerivative.copy(from: r)
+        GELU.backward(gradient: viaInput.data, input: x.data, count: count)
+        GELU.backward(gradient: viaDerivative.data, derivative: derivative.data, count: count, parallelism: .workers(2))
+        #expect(bitIdentical(viaInput, viaDerivative))
+        withExtendedLifetime((x, r)) {}
+    }
+
+    func bitIdentical(_ a: Tensor, _ b: Tensor) -> Bool {
+        a.count == b.count && (0..<a.count).allSatisfy { a[$0].bitPattern == b[$0].bitPattern }
     }
 
     // MARK: Embedding

@@ -8,8 +8,10 @@
 /// erf(x) ≈ x·P(x²)/Q(x²) with P of degree 6 and Q of degree 4. Measured against Double erf in
 /// the tests: within 2e-7 absolute on [−6, 6]. No branch, no table, one division per element.
 ///
-/// Shapes: any flat buffer of `count` floats. Saved for backward: the input x (the caller keeps
-/// the FFN pre-activation); the output is recomputed when needed.
+/// Shapes: any flat buffer of `count` floats. Saved for backward: the input x (the model keeps
+/// the FFN pre-activation u). The model's backward calls `forwardAndDerivative` once (GELU(u)
+/// for the W2 gradient and GELU'(u) written over u: one erf per element for both), then the
+/// multiply-only `backward(gradient:derivative:)`. Large buffers are split over the cores.
 public enum GELU {
     public typealias Vector = SIMD8<Float>
 
@@ -38,18 +40,74 @@ public enum GELU {
     static let inverseSqrt2: Float = 0.707_106_781_186_547_524_4
     static let inverseSqrt2Pi: Float = 0.398_942_280_401_432_677_9
 
-    /// y_i = GELU(x_i) (in place when x == y).
-    public static func forward(out y: UnsafeMutablePointer<Float>, input x: UnsafePointer<Float>, count: Int) {
-        var i = 0
-        while i + 8 <= count {
-            let v = Elementwise.load(x, i)
-            Elementwise.store(0.5 * v * (1 + erf(v * inverseSqrt2)), y, i)
-            i += 8
+    /// y_i = GELU(x_i) (in place when x == y). The work is split into `parallelism`'s workers in
+    /// contiguous chunks (elementwise, so the result does not depend on the split).
+    public static func forward(
+        out y: UnsafeMutablePointer<Float>, input x: UnsafePointer<Float>, count: Int,
+        parallelism: SliceParallelism = .serial
+    ) {
+        chunked(count: count, parallelism: parallelism) { start, n in
+            let x = x + start, y = y + start
+            var i = 0
+            while i + 8 <= n {
+                let v = Elementwise.load(x, i)
+                Elementwise.store(0.5 * v * (1 + erf(v * inverseSqrt2)), y, i)
+                i += 8
+            }
+            if i < n {
+                let v = Elementwise.loadTail(x, i, n - i)
+                Elementwise.storeTail(0.5 * v * (1 + erf(v * inverseSqrt2)), y, i, n - i)
+            }
         }
-        if i < count {
-            let n = count - i
-            let v = Elementwise.loadTail(x, i, n)
-            Elementwise.storeTail(0.5 * v * (1 + erf(v * inverseSqrt2)), y, i, n)
+    }
+
+    /// y_i = GELU(x_i) and d_i = GELU'(x_i) in one pass (one erf per element for both). `derivative`
+    /// may be `input` itself (the model's backward overwrites the saved pre-activation with the
+    /// derivative it needs); `out` must not overlap either.
+    ///
+    /// - Parameters:
+    ///   - out: GELU(x) [count], written.
+    ///   - derivative: GELU'(x) [count], written.
+    ///   - input: x [count].
+    public static func forwardAndDerivative(
+        out y: UnsafeMutablePointer<Float>, derivative: UnsafeMutablePointer<Float>, input x: UnsafePointer<Float>,
+        count: Int, parallelism: SliceParallelism = .serial
+    ) {
+        chunked(count: count, parallelism: parallelism) { start, n in
+            let x = x + start, y = y + start, dy = derivative + start
+            var i = 0
+            while i + 8 <= n {
+                let v = Elementwise.load(x, i)
+                let (value, slope) = valueAndDerivative(v)
+                Elementwise.store(value, y, i)
+                Elementwise.store(slope, dy, i)
+                i += 8
+            }
+            if i < n {
+                let (value, slope) = valueAndDerivative(Elementwise.loadTail(x, i, n - i))
+                Elementwise.storeTail(value, y, i, n - i)
+                Elementwise.storeTail(slope, dy, i, n - i)
+            }
+        }
+    }
+
+    /// g_i ← g_i · d_i with d = GELU'(x) from `forwardAndDerivative`: the backward once the
+    /// derivative is known (a multiply, no erf).
+    public static func backward(
+        gradient g: UnsafeMutablePointer<Float>, derivative d: UnsafePointer<Float>, count: Int,
+        parallelism: SliceParallelism = .serial
+    ) {
+        chunked(count: count, parallelism: parallelism) { start, n in
+            let g = g + start, d = d + start
+            var i = 0
+            while i + 8 <= n {
+                Elementwise.store(Elementwise.load(g, i) * Elementwise.load(d, i), g, i)
+                i += 8
+            }
+            while i < n {
+                g[i] *= d[i]
+                i += 1
+            }
         }
     }
 
@@ -76,8 +134,30 @@ public enum GELU {
     /// GELU'(x) = Φ(x) + x·φ(x).
     @inline(__always)
     static func derivative(_ v: Vector) -> Vector {
+        valueAndDerivative(v).derivative
+    }
+
+    /// (x·Φ(x), Φ(x) + x·φ(x)).
+    @inline(__always)
+    static func valueAndDerivative(_ v: Vector) -> (value: Vector, derivative: Vector) {
         let cdf = 0.5 * (1 + erf(v * inverseSqrt2))
         let pdf = Elementwise.exp(-0.5 * v * v) * inverseSqrt2Pi
-        return cdf + v * pdf
+        return (v * cdf, cdf + v * pdf)
+    }
+
+    /// Runs body(start, count) over `parallelism`'s workers, one contiguous chunk each (chunk
+    /// starts are multiples of 8 so every chunk but the last is whole vectors).
+    static func chunked(count: Int, parallelism: SliceParallelism, _ body: (_ start: Int, _ count: Int) -> Void) {
+        let workers = count >= 1 << 16 ? parallelism.workerCount(slices: Swift.max(1, count / 8)) : 1
+        if workers <= 1 {
+            body(0, count)
+            return
+        }
+        let chunk = ((count + workers - 1) / workers + 7) / 8 * 8  // ⌈count/workers⌉, rounded up to 8
+        parallelism.run(slices: workers) { w, _ in
+            let start = w * chunk
+            let end = Swift.min(count, start + chunk)
+            if start < end { body(start, end - start) }
+        }
     }
 }

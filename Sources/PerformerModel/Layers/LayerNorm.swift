@@ -21,6 +21,19 @@ public enum LayerNorm {
     public static func forward(
         out: UnsafeMutablePointer<Float>, mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>,
         input: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+        rows: Int, dim: Int, epsilon: Float, parallelism: SliceParallelism = .serial
+    ) {
+        LayerNorm.rowChunks(rows: rows, dim: dim, parallelism: parallelism) { first, count in
+            statistics(mean: mean + first, rstd: rstd + first, input: input + first * dim, rows: count, dim: dim,
+                       epsilon: epsilon)
+            normalize(out: out + first * dim, mean: mean + first, rstd: rstd + first, input: input + first * dim,
+                      weight: weight, bias: bias, rows: count, dim: dim)
+        }
+    }
+
+    /// μ and r of every row.
+    static func statistics(
+        mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
         rows: Int, dim: Int, epsilon: Float
     ) {
         for r in 0..<rows {
@@ -44,12 +57,39 @@ public enum LayerNorm {
             mean[r] = mu
             rstd[r] = 1 / (variance + epsilon).squareRoot()
         }
-        normalize(out: out, mean: mean, rstd: rstd, input: input, weight: weight, bias: bias, rows: rows, dim: dim)
+    }
+
+    /// Runs body(firstRow, rowCount) over contiguous chunks of rows, one per worker (rows are
+    /// independent, so the result does not depend on the split). Small inputs run serially.
+    static func rowChunks(
+        rows: Int, dim: Int, parallelism: SliceParallelism, _ body: (_ first: Int, _ count: Int) -> Void
+    ) {
+        let workers = rows * dim >= 1 << 16 ? parallelism.workerCount(slices: rows) : 1
+        if workers <= 1 {
+            body(0, rows)
+            return
+        }
+        let chunk = (rows + workers - 1) / workers
+        parallelism.run(slices: workers) { w, _ in
+            let first = w * chunk
+            if first < rows { body(first, Swift.min(chunk, rows - first)) }
+        }
     }
 
     /// y = (x − μ)·r ⊙ γ + β from saved μ and r: the forward's output again, bit for bit (the
     /// forward ends with this same routine). The backward pass uses it to rebuild LN outputs.
     public static func normalize(
+        out: UnsafeMutablePointer<Float>, mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>,
+        input: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+        rows: Int, dim: Int, parallelism: SliceParallelism = .serial
+    ) {
+        LayerNorm.rowChunks(rows: rows, dim: dim, parallelism: parallelism) { first, count in
+            normalizeRows(out: out + first * dim, mean: mean + first, rstd: rstd + first, input: input + first * dim,
+                          weight: weight, bias: bias, rows: count, dim: dim)
+        }
+    }
+
+    static func normalizeRows(
         out: UnsafeMutablePointer<Float>, mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>,
         input: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
         rows: Int, dim: Int

@@ -17,11 +17,19 @@ public enum Linear {
         weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
         rows: Int, inputs: Int, outputs: Int, accumulate: Bool = false
     ) {
-        BLAS.sgemm(m: rows, n: outputs, k: inputs, a: input, lda: inputs, b: weight, ldb: outputs,
-                   beta: accumulate ? 1 : 0, c: out, ldc: outputs)
         if let bias {
-            for r in 0..<rows { Elementwise.add(bias, to: out + r * outputs, count: outputs) }
+            // Write b into every row (or add it), then let the GEMM accumulate onto it with β = 1:
+            // one pass over y instead of OpenBLAS's β = 0 clearing pass plus a bias pass.
+            for r in 0..<rows {
+                if accumulate {
+                    Elementwise.add(bias, to: out + r * outputs, count: outputs)
+                } else {
+                    (out + r * outputs).update(from: bias, count: outputs)
+                }
+            }
         }
+        BLAS.sgemm(m: rows, n: outputs, k: inputs, a: input, lda: inputs, b: weight, ldb: outputs,
+                   beta: accumulate || bias != nil ? 1 : 0, c: out, ldc: outputs)
     }
 
     /// Gradients of y = x·W + b, accumulated (+=):
@@ -41,7 +49,8 @@ public enum Linear {
         dOut: UnsafePointer<Float>, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
         rows: Int, inputs: Int, outputs: Int
     ) {
-        backwardWeight(dWeight: dWeight, dBias: dBias, dOut: dOut, input: input, rows: rows, inputs: inputs, outputs: outputs)
+        backwardWeight(dWeight: dWeight, dBias: dBias, dOut: dOut, input: input,
+                       rows: rows, inputs: inputs, outputs: outputs)
         if let dInput {
             backwardInput(dInput: dInput, dOut: dOut, weight: weight, rows: rows, inputs: inputs, outputs: outputs)
         }

@@ -49,7 +49,8 @@ extension PerformerLM {
     }
 
     /// The backward pass from `workspace.dLogits`, the forward in reverse; accumulates into
-    /// `parameters.gradients`. Reads what the last `forward` on these tokens left in the workspace.
+    /// `parameters.gradients`. Reads what the last `forward` on these tokens left in the workspace,
+    /// and consumes part of it (the FFN pre-activations become GELU'(u)): one backward per forward.
     func backward(tokens: UnsafeBufferPointer<TokenID>, workspace ws: Workspace) {
         let c = configuration
         let n = ws.rows, d = c.dim, f = c.ffnDim, v = c.vocabSize
@@ -82,15 +83,18 @@ extension PerformerLM {
             let u = ws.ffnInput.data + layer * n * f
             LayerNorm.normalize(
                 out: ws.normalized.data, mean: ws.normMean.data + statsFFN, rstd: ws.normRstd.data + statsFFN,
-                input: xMid, weight: value(o.ffnNormWeight), bias: value(o.ffnNormBias), rows: n, dim: d)
-            GELU.forward(out: ws.hidden.data, input: u, count: n * f)
+                input: xMid, weight: value(o.ffnNormWeight), bias: value(o.ffnNormBias),
+                rows: n, dim: d, parallelism: elementwise)
+            // hidden ← GELU(u) again; u ← GELU'(u) in place (u is not read after this layer's
+            // backward, and one erf per element serves both)
+            GELU.forwardAndDerivative(out: ws.hidden.data, derivative: u, input: u, count: n * f, parallelism: elementwise)
             // dW2 += GELU(u)ᵀ·dx_out, db2 += Σ dx_out; then hidden ← dGELU = dx_out·W2ᵀ     [N, F]
             Linear.backwardWeight(dWeight: gradient(o.w2), dBias: gradient(o.b2), dOut: dResidual,
                                   input: ws.hidden.data, rows: n, inputs: f, outputs: d)
             Linear.backwardInput(dInput: ws.hidden.data, dOut: dResidual, weight: value(o.w2),
                                  rows: n, inputs: f, outputs: d, accumulate: false)
             // hidden ← du = dGELU ⊙ GELU'(u)
-            GELU.backward(gradient: ws.hidden.data, input: u, count: n * f)
+            GELU.backward(gradient: ws.hidden.data, derivative: u, count: n * f, parallelism: elementwise)
             // dW1 += hᵀ·du, db1 += Σ du, dh = du·W1ᵀ                         [N, D]
             Linear.backwardWeight(dWeight: gradient(o.w1), dBias: gradient(o.b1), dOut: ws.hidden.data,
                                   input: ws.normalized.data, rows: n, inputs: d, outputs: f)
@@ -104,13 +108,13 @@ extension PerformerLM {
 
             // --- x_mid = x + merge(a)·Wo + bo
             HeadLayout.merge(out: ws.projection.data, input: ws.attention[layer].data, batch: batch, length: length,
-                             heads: heads, headDim: headDim, inverseRotary: nil)
+                             heads: heads, headDim: headDim, inverseRotary: nil, parallelism: elementwise)
             Linear.backwardWeight(dWeight: gradient(o.wo), dBias: gradient(o.bo), dOut: dResidual,
                                   input: ws.projection.data, rows: n, inputs: d, outputs: d)
             Linear.backwardInput(dInput: ws.dProjection.data, dOut: dResidual, weight: value(o.wo),
                                  rows: n, inputs: d, outputs: d, accumulate: false)
             HeadLayout.split(out: ws.dAttention.data, input: ws.dProjection.data, batch: batch, length: length,
-                             heads: heads, headDim: headDim, rotary: nil)
+                             heads: heads, headDim: headDim, rotary: nil, parallelism: elementwise)
             // a = Attention(q, k, v): dq, dk, dv                             [B, H, L, dh]
             ws.dQuery.zero()
             ws.dKey.zero()
@@ -121,7 +125,8 @@ extension PerformerLM {
             // q, k, v = RoPE(h·W + b): dW += hᵀ·dproj, db += Σ dproj, dh = Σ dproj·Wᵀ
             LayerNorm.normalize(
                 out: ws.normalized.data, mean: ws.normMean.data + statsAttn, rstd: ws.normRstd.data + statsAttn,
-                input: x, weight: value(o.attnNormWeight), bias: value(o.attnNormBias), rows: n, dim: d)
+                input: x, weight: value(o.attnNormWeight), bias: value(o.attnNormBias),
+                rows: n, dim: d, parallelism: elementwise)
             projectBackward(ws, dHead: ws.dQuery, weight: o.wq, bias: o.bq, rotated: true, accumulate: false)
             projectBackward(ws, dHead: ws.dKey, weight: o.wk, bias: o.bk, rotated: true, accumulate: true)
             projectBackward(ws, dHead: ws.dValue, weight: o.wv, bias: o.bv, rotated: false, accumulate: true)
@@ -142,7 +147,8 @@ extension PerformerLM {
     ) {
         let c = configuration
         HeadLayout.merge(out: ws.dProjection.data, input: dHead.data, batch: ws.batch, length: ws.length,
-                         heads: c.heads, headDim: c.headDim, inverseRotary: rotated ? ws.rotary : nil)
+                         heads: c.heads, headDim: c.headDim, inverseRotary: rotated ? ws.rotary : nil,
+                         parallelism: elementwise)
         Linear.backwardWeight(dWeight: gradient(weight), dBias: gradient(bias), dOut: ws.dProjection.data,
                               input: ws.normalized.data, rows: ws.rows, inputs: c.dim, outputs: c.dim)
         Linear.backwardInput(dInput: ws.dNormalized.data, dOut: ws.dProjection.data, weight: value(weight),

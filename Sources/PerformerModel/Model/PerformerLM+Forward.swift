@@ -25,7 +25,8 @@ extension PerformerLM {
             // h = LN_attn(x)                                                [N, D]
             LayerNorm.forward(
                 out: ws.normalized.data, mean: ws.normMean.data + statsAttn, rstd: ws.normRstd.data + statsAttn,
-                input: x, weight: value(o.attnNormWeight), bias: value(o.attnNormBias), rows: n, dim: d, epsilon: eps)
+                input: x, weight: value(o.attnNormWeight), bias: value(o.attnNormBias),
+                rows: n, dim: d, epsilon: eps, parallelism: elementwise)
             // q, k, v = h·W + b → [B, H, L, dh]; RoPE on q and k
             project(ws, weight: o.wq, bias: o.bq, into: ws.query[layer], rotate: true)
             project(ws, weight: o.wk, bias: o.bk, into: ws.key[layer], rotate: true)
@@ -37,7 +38,7 @@ extension PerformerLM {
             // x_mid = x + merge(a)·Wo + bo                                  [N, D]
             HeadLayout.merge(
                 out: ws.projection.data, input: ws.attention[layer].data, batch: ws.batch, length: ws.length,
-                heads: c.heads, headDim: c.headDim, inverseRotary: nil)
+                heads: c.heads, headDim: c.headDim, inverseRotary: nil, parallelism: elementwise)
             xMid.update(from: x, count: n * d)
             Linear.forward(out: xMid, input: ws.projection.data, weight: value(o.wo), bias: value(o.bo),
                            rows: n, inputs: d, outputs: d, accumulate: true)
@@ -45,12 +46,13 @@ extension PerformerLM {
             // h = LN_ffn(x_mid); u = h·W1 + b1                              [N, F]
             LayerNorm.forward(
                 out: ws.normalized.data, mean: ws.normMean.data + statsFFN, rstd: ws.normRstd.data + statsFFN,
-                input: xMid, weight: value(o.ffnNormWeight), bias: value(o.ffnNormBias), rows: n, dim: d, epsilon: eps)
+                input: xMid, weight: value(o.ffnNormWeight), bias: value(o.ffnNormBias),
+                rows: n, dim: d, epsilon: eps, parallelism: elementwise)
             let u = ws.ffnInput.data + layer * n * f
             Linear.forward(out: u, input: ws.normalized.data, weight: value(o.w1), bias: value(o.b1),
                            rows: n, inputs: d, outputs: f)
             // x_out = x_mid + GELU(u)·W2 + b2                               [N, D]
-            GELU.forward(out: ws.hidden.data, input: u, count: n * f)
+            GELU.forward(out: ws.hidden.data, input: u, count: n * f, parallelism: elementwise)
             xOut.update(from: xMid, count: n * d)
             Linear.forward(out: xOut, input: ws.hidden.data, weight: value(o.w2), bias: value(o.b2),
                            rows: n, inputs: f, outputs: d, accumulate: true)
@@ -60,12 +62,13 @@ extension PerformerLM {
         LayerNorm.forward(
             out: ws.normalized.data, mean: ws.normMean.data + last * n, rstd: ws.normRstd.data + last * n,
             input: ws.residual.data + last * n * d, weight: value(offsets.finalNormWeight),
-            bias: value(offsets.finalNormBias), rows: n, dim: d, epsilon: eps)
+            bias: value(offsets.finalNormBias),
+                rows: n, dim: d, epsilon: eps, parallelism: elementwise)
         // logits = x_f·Eᵀ + b_lm (tied head)                                [N, V]
-        BLAS.sgemm(transB: true, m: n, n: v, k: d, a: ws.normalized.data, lda: d, b: value(offsets.embedding), ldb: d,
-                   c: ws.logits.data, ldc: v)
         let bias = value(offsets.lmHeadBias)
-        for r in 0..<n { Elementwise.add(bias, to: ws.logits.data + r * v, count: v) }
+        for r in 0..<n { (ws.logits.data + r * v).update(from: bias, count: v) }
+        BLAS.sgemm(transB: true, m: n, n: v, k: d, a: ws.normalized.data, lda: d, b: value(offsets.embedding), ldb: d,
+                   beta: 1, c: ws.logits.data, ldc: v)
     }
 
     /// `forward` on an array of tokens.
@@ -108,6 +111,6 @@ extension PerformerLM {
         Linear.forward(out: ws.projection.data, input: ws.normalized.data, weight: value(weight), bias: value(bias),
                        rows: ws.rows, inputs: c.dim, outputs: c.dim)
         HeadLayout.split(out: dest.data, input: ws.projection.data, batch: ws.batch, length: ws.length,
-                         heads: c.heads, headDim: c.headDim, rotary: rotate ? ws.rotary : nil)
+                         heads: c.heads, headDim: c.headDim, rotary: rotate ? ws.rotary : nil, parallelism: elementwise)
     }
 }

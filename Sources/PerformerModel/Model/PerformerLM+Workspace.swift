@@ -22,7 +22,8 @@ extension PerformerLM {
     ///
     /// with FAVOR attention saved = B·H·L·(2m + 1) (+ B·H·L for favor-softmax's key log-scale).
     /// For the `small` preset (D 256, F 1024, 4 layers, 4 heads, m 128), favor-relu, batch 1,
-    /// L 8192: about 0.75 GB in total (measured by `byteCount`, see docs/model.md).
+    /// L 8192: 694 MB bidirectional, 660 MB causal (456 MB activations, 236 MB attention saved
+    /// values and scratch; see docs/model.md).
     public final class Workspace {
         public let configuration: PerformerConfiguration
         public let batch: Int

@@ -35,6 +35,8 @@ public final class PerformerLM {
     public private(set) var kernels: [AttentionKernel]
     /// Offsets of every named parameter in the flat buffers, resolved once.
     let offsets: Offsets
+    /// How the large elementwise passes (GELU over [N, F]) are spread over the cores.
+    let elementwise = SliceParallelism.automatic(slices: 2)
 
     /// A fresh model: parameters initialised from `seed` (`ParameterStore.initialize`), random
     /// features drawn from seeds derived from `seed` (`randomFeatureSeed(seed:layer:)`).
@@ -72,7 +74,8 @@ public final class PerformerLM {
                          "\(randomFeatures.count) random-feature matrices for \(configuration.layers) layers")
             for (layer, w) in randomFeatures.enumerated() {
                 precondition(w.features == configuration.features && w.headDim == configuration.headDim,
-                             "random features of layer \(layer) are [\(w.features), \(w.headDim)], expected [\(configuration.features), \(configuration.headDim)]")
+                             "random features of layer \(layer) are [\(w.features), \(w.headDim)], "
+                                 + "expected [\(configuration.features), \(configuration.headDim)]")
             }
         } else {
             precondition(randomFeatures.isEmpty, "\(configuration.attention.rawValue) attention takes no random features")

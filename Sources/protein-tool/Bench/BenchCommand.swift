@@ -6,7 +6,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks: I/O throughput, sgemm rate, attention kernels.",
-        subcommands: [BenchIO.self, BenchSgemm.self, BenchAttention.self, BenchApprox.self]
+        subcommands: [BenchIO.self, BenchSgemm.self, BenchAttention.self, BenchApprox.self, BenchTrain.self]
     )
 }
 
