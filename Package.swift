@@ -37,6 +37,7 @@ let package = Package(
             dependencies: [
                 "ProteinIO",
                 "PerformerModel",
+                "CZlib",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -5,6 +5,9 @@ struct ProteinTool: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "protein-tool",
         abstract: "Protein sequence modelling with Performers (FAVOR+ linear attention).",
-        subcommands: [StatsCommand.self, ConvertCommand.self, TrainCommand.self, EvalCommand.self, BenchCommand.self]
+        subcommands: [
+            StatsCommand.self, ConvertCommand.self, TrainCommand.self, EvalCommand.self, SimilarityCommand.self,
+            GenerateCommand.self, BenchCommand.self,
+        ]
     )
 }

@@ -41,7 +41,7 @@ public struct RGBImage: Sendable, Equatable {
     }
 }
 
-/// A 5×7 pixel font for the characters the heatmap writes: A–Z, 0–9 and ` . , - + = : ( ) / * ?`
+/// A 5×7 pixel font for the characters the heatmap writes: A–Z, 0–9 and ` . , - + = : ; _ ( ) / * ?`
 /// (anything else is drawn as `?`). Each glyph is seven rows, five bits each, most significant bit
 /// on the left — the classic HD44780 LCD character shapes.
 enum BitmapFont {
@@ -71,6 +71,7 @@ enum BitmapFont {
         " ": [0, 0, 0, 0, 0, 0, 0], ".": [0, 0, 0, 0, 0, 0x0C, 0x0C], ",": [0, 0, 0, 0, 0x0C, 0x04, 0x08],
         "-": [0, 0, 0, 0x1F, 0, 0, 0], "+": [0, 0x04, 0x04, 0x1F, 0x04, 0x04, 0],
         "=": [0, 0, 0x1F, 0, 0x1F, 0, 0], ":": [0, 0x0C, 0x0C, 0, 0x0C, 0x0C, 0],
+        ";": [0, 0x0C, 0x0C, 0, 0x0C, 0x04, 0x08], "_": [0, 0, 0, 0, 0, 0, 0x1F],
         "(": [0x02, 0x04, 0x08, 0x08, 0x08, 0x04, 0x02], ")": [0x08, 0x04, 0x02, 0x02, 0x02, 0x04, 0x08],
         "/": [0, 0x01, 0x02, 0x04, 0x08, 0x10, 0], "*": [0, 0x04, 0x15, 0x0E, 0x15, 0x04, 0],
         "?": [0x0E, 0x11, 0x01, 0x02, 0x04, 0, 0x04],
