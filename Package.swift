@@ -52,6 +52,7 @@ let package = Package(
             dependencies: [
                 "ProteinIO",
                 "PerformerModel",
+                "CZlib",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ] + (mpi ? ["PerformerDistributed"] : []),
             swiftSettings: mpi ? [.define("PROTEIN_PERFORMER_MPI")] : []
