@@ -16,22 +16,7 @@ import Testing
         let configuration = PerformerConfiguration(dim: 16, layers: 2, heads: 2, features: 16, ffnDim: 32,
                                                    attention: kind, causal: causal)
         let model = PerformerLM(configuration: configuration, seed: seed)
-        var g = SeededGenerator(seed: seed &+ 100)
-        for entry in model.parameters.entries {
-            let p = model.parameters.values.data + entry.offset
-            for i in 0..<entry.count {
-                let z = g.nextGaussian()
-                if entry.name.hasSuffix("norm.weight") {
-                    p[i] = Float(1 + 0.2 * z)
-                } else if entry.name == "embedding.weight" {
-                    p[i] = Float(z)
-                } else if entry.shape.count == 2 {
-                    p[i] = Float(z / Double(entry.shape[0]).squareRoot())
-                } else {
-                    p[i] = Float(0.2 * z)
-                }
-            }
-        }
+        PerformerLMTests.randomize(model, seed: seed &+ 100)
         return model
     }
 

@@ -115,7 +115,7 @@ public enum ModelCheckpoint {
             }
         }
         try reader.checkNames(expected: expected + reader.names.filter { allowExtra.contains($0) })
-        for index in 0..<parameters.count where !parameters.values.data[index].isFinite {
+        if let index = GradientClipping.firstNonFinite(parameters.values.data, count: parameters.count) {
             let entry = parameters.entries.first { $0.offset <= index && index < $0.offset + $0.count }
             throw fail("tensor \(entry?.name ?? "?") holds a NaN or infinite value")
         }

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import ProteinIO
 
 /// Opens a `.safetensors` file, validates its whole header up front, and reads tensors by name
 /// into the caller's memory.
@@ -365,7 +366,7 @@ public final class SafeTensorsReader {
         }
         guard case .string(let dtypeName) = try field("dtype") else { throw corrupt("tensor \(name): dtype is not a string") }
         guard let dtype = SafeTensors.DType(rawValue: dtypeName) else {
-            throw corrupt("tensor \(name): unknown dtype \(StrictJSON.quoted(dtypeName))")
+            throw corrupt("tensor \(name): unknown dtype \(JSONText.string(dtypeName))")
         }
         guard case .array(let dimensions) = try field("shape") else { throw corrupt("tensor \(name): shape is not an array") }
         var shape: [Int] = []

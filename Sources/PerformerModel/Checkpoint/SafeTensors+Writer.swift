@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import ProteinIO
 
 /// Collects named tensors and string metadata, then writes one `.safetensors` file atomically.
 ///
@@ -171,9 +172,9 @@ public struct SafeTensorsWriter {
         var json = "{"
         var first = true
         if !metadata.isEmpty {
-            json += StrictJSON.quoted(SafeTensors.metadataKey) + ":{"
+            json += JSONText.string(SafeTensors.metadataKey) + ":{"
             json += metadata.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
-                .map { StrictJSON.quoted($0.key) + ":" + StrictJSON.quoted($0.value) }
+                .map { JSONText.string($0.key) + ":" + JSONText.string($0.value) }
                 .joined(separator: ",")
             json += "}"
             first = false
@@ -181,7 +182,7 @@ public struct SafeTensorsWriter {
         for info in layout {
             if !first { json += "," }
             first = false
-            json += StrictJSON.quoted(info.name) + ":{\"dtype\":\"\(info.dtype.rawValue)\",\"shape\":["
+            json += JSONText.string(info.name) + ":{\"dtype\":\"\(info.dtype.rawValue)\",\"shape\":["
                 + info.shape.map(String.init).joined(separator: ",") + "],\"data_offsets\":["
                 + "\(info.dataOffsets.lowerBound),\(info.dataOffsets.upperBound)]}"
         }

@@ -68,28 +68,6 @@ indirect enum StrictJSON: Equatable, Sendable {
         return Double(text)
     }
 
-    /// `text` as a JSON string literal: quotes, backslash and control characters escaped
-    /// (`\uXXXX`), everything else written as UTF-8.
-    static func quoted(_ text: String) -> String {
-        var out = "\""
-        out.reserveCapacity(text.utf8.count + 2)
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case let c where c.value < 0x20:
-                let hex = String(c.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        out += "\""
-        return out
-    }
-
     private struct Parser {
         let bytes: UnsafeRawBufferPointer
         var index = 0

@@ -1,4 +1,5 @@
 import Foundation
+import ProteinIO
 
 /// Reading and writing substitution matrices: the NCBI/EMBOSS text layout, TSV and JSON.
 ///
@@ -287,8 +288,8 @@ extension SubstitutionMatrix {
     /// The matrix as one JSON object: `fields` first (already-encoded JSON values, in order),
     /// then `letters`, `scores` (rows; NaN as `null`) and `comments`. `decimals` as in `ncbiText`.
     public func jsonText(decimals: Int? = nil, fields: [(key: String, json: String)] = []) -> String {
-        var parts = fields.map { SubstitutionMatrix.jsonString($0.key) + ":" + $0.json }
-        parts.append("\"letters\":[" + letters.map { SubstitutionMatrix.jsonString(String($0)) }.joined(separator: ",") + "]")
+        var parts = fields.map { JSONText.string($0.key) + ":" + $0.json }
+        parts.append("\"letters\":[" + letters.map { JSONText.string(String($0)) }.joined(separator: ",") + "]")
         var rows: [String] = []
         for i in 0..<count {
             let row = scores[(i * count)..<((i + 1) * count)].map {
@@ -297,7 +298,7 @@ extension SubstitutionMatrix {
             rows.append("[" + row.joined(separator: ",") + "]")
         }
         parts.append("\"scores\":[" + rows.joined(separator: ",") + "]")
-        parts.append("\"comments\":[" + comments.map(SubstitutionMatrix.jsonString).joined(separator: ",") + "]")
+        parts.append("\"comments\":[" + comments.map(JSONText.string).joined(separator: ",") + "]")
         return "{" + parts.joined(separator: ",") + "}\n"
     }
 
@@ -320,24 +321,5 @@ extension SubstitutionMatrix {
         }
         if x == x.rounded() && Swift.abs(x) < 1e15 { return String(Int64(x)) }
         return "\(x)"
-    }
-
-    /// A JSON string literal (RFC 8259 escapes).
-    static func jsonString(_ s: String) -> String {
-        var out = "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case let c where c.value < 0x20:
-                let hex = String(c.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
     }
 }

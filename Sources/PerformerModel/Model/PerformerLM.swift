@@ -105,12 +105,7 @@ public final class PerformerLM {
     /// finaliser applied to the seed (tagged so it differs from the parameter generator's seed)
     /// and the layer index. Fixed forever: checkpoints and resumed runs rely on it.
     public static func randomFeatureSeed(seed: UInt64, layer: Int) -> UInt64 {
-        func mix(_ value: UInt64) -> UInt64 {
-            var z = value &+ 0x9E37_79B9_7F4A_7C15
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
+        func mix(_ value: UInt64) -> UInt64 { SplitMix64.mix(value &+ SplitMix64.increment) }
         let tag: UInt64 = 0x5241_4E44_4645_4154  // "RANDFEAT"
         return mix(mix(seed ^ tag) &+ UInt64(layer))
     }

@@ -61,7 +61,7 @@ public enum GradientClipping {
             return Outcome(norm: norm, scale: 1)
         }
         let scale = Float(maxNorm / norm)
-        for i in 0..<count { gradients[i] *= scale }
+        Elementwise.scale(gradients, by: scale, into: gradients, count: count)
         return Outcome(norm: norm, scale: scale)
     }
 

@@ -214,16 +214,12 @@ public final class Trainer {
             if loss.weight > 0 && !loss.sum.isFinite {
                 throw TrainingError.nonFinite(step: step + 1, what: "the loss", lastCheckpoint: lastCheckpoint)
             }
-            let norm = GradientClipping.globalNorm(model.parameters.gradients.data, count: model.parameters.count)
-            guard norm.isFinite else {
+            let clipping = GradientClipping.clip(
+                model.parameters.gradients.data, count: model.parameters.count, maxNorm: configuration.clipNorm)
+            guard clipping.isFinite else {
                 throw TrainingError.nonFinite(step: step + 1, what: "the gradient norm", lastCheckpoint: lastCheckpoint)
             }
-            if configuration.clipNorm > 0 && norm > configuration.clipNorm {
-                Elementwise.scale(
-                    model.parameters.gradients.data, by: Float(configuration.clipNorm / norm),
-                    into: model.parameters.gradients.data, count: model.parameters.count)
-            }
-            gradientNorm = norm
+            gradientNorm = clipping.norm
             let rate = learningRate()
             optimizer.step(
                 values: model.parameters.values.data, gradients: model.parameters.gradients.data,
@@ -306,10 +302,7 @@ public final class Trainer {
     /// The seed of the random features after the redraw at `step`: every process of a run
     /// (and a resumed run) draws the same matrices.
     public static func redrawSeed(_ seed: UInt64, step: Int) -> UInt64 {
-        var z = seed &+ 0x9E37_79B9_7F4A_7C15 &* UInt64(step)
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
+        SplitMix64.mix(seed &+ SplitMix64.increment &* UInt64(step))
     }
 
     static func now() -> Double {

@@ -116,8 +116,7 @@ public final class BatchStream {
         /// SplitMix64 mix of (seed, index, count), different for every shard.
         public func seed(_ seed: UInt64) -> UInt64 {
             guard count > 1 else { return seed }
-            return TrainValidationSplit.mix64(
-                seed ^ TrainValidationSplit.mix64(UInt64(index) &+ 0x9E37_79B9_7F4A_7C15 &* UInt64(count)))
+            return SplitMix64.mix(seed ^ SplitMix64.mix(UInt64(index) &+ SplitMix64.increment &* UInt64(count)))
         }
 
         public var description: String { "shard \(index) of \(count)" }
@@ -156,7 +155,8 @@ public final class BatchStream {
     private var sideProteinsInEpoch = 0
     /// Proteins of this shard found in the current epoch (an epoch without any is an error when cycling).
     private var proteinsThisEpoch = 0
-    private var scratch: [TokenID] = []
+    /// The current record's residue bytes, reused from record to record.
+    private var residues: [UInt8] = []
 
     /// A stream from the start of `files`.
     ///
@@ -227,7 +227,7 @@ public final class BatchStream {
         if state.recordsInFile > 0 {
             let reader = try SequenceReader(path: files[fileIndex])
             for _ in 0..<state.recordsInFile {
-                guard try reader.next() != nil else {
+                guard try reader.nextResidues(into: &residues) != nil else {
                     throw bad("\(files[fileIndex]) has only \(reader.recordsRead) records, the state says \(state.recordsInFile) were read")
                 }
             }
@@ -279,7 +279,9 @@ public final class BatchStream {
                 reader = try SequenceReader(path: files[fileIndex])
                 recordsInFile = 0
             }
-            guard let record = try reader?.next() else {
+            // The fused reader: residues into a reused array, the split from the id's key hash,
+            // and no String unless the tokenizer reports an error.
+            guard let reader, let record = try reader.nextResidues(into: &residues) else {
                 reader = nil
                 fileIndex += 1
                 if fileIndex == files.count {
@@ -302,14 +304,14 @@ public final class BatchStream {
                 continue
             }
             recordsInFile += 1
-            guard split.side(of: record.id) == side else { continue }
+            guard split.side(of: record) == side else { continue }
             let k = sideProteinsInEpoch
             sideProteinsInEpoch += 1
             guard shard.contains(k) else { continue }
             proteins += 1
             proteinsThisEpoch += 1
-            try record.residues.withUnsafeBufferPointer { residues in
-                _ = try packer.push(residues: residues, tokenizer: tokenizer, id: record.id, file: files[fileIndex])
+            try residues.withUnsafeBufferPointer { bytes in
+                _ = try packer.push(residues: bytes, tokenizer: tokenizer, id: reader.recordID, file: files[fileIndex])
             }
             return
         }

@@ -3,7 +3,7 @@
 ///   key = `TrainValidationSplit.key(for: id)`   (`sp|P69905|HBA_HUMAN` → `P69905`),
 ///   u   = top 53 bits of mix64(FNV-1a-64(UTF-8 of key) XOR seed) / 2⁵³   ∈ [0, 1),
 ///   side = validation if u < validationFraction, else train,
-/// where mix64 is the SplitMix64 output finaliser (a bijection that spreads FNV's bits).
+/// where mix64 is the SplitMix64 output finaliser (`SplitMix64.mix`) (a bijection that spreads FNV's bits).
 ///
 /// The same id lands on the same side in every run, on every machine, in any corpus order;
 /// raising the fraction only moves proteins from train to validation (the validation set
@@ -42,7 +42,7 @@ public struct TrainValidationSplit: Sendable, Equatable, Hashable, Codable {
     /// The place on the split line of the protein whose key hashes to `keyHash`
     /// (`keyHash(utf8:)`, `RecordInfo.idKeyHash`).
     public func position(keyHash: UInt64) -> Double {
-        let h = TrainValidationSplit.mix64(keyHash ^ seed)
+        let h = SplitMix64.mix(keyHash ^ seed)
         return Double(h >> 11) * 0x1.0p-53
     }
 
@@ -103,15 +103,6 @@ public struct TrainValidationSplit: Sendable, Equatable, Hashable, Codable {
         var h = FNV1a64.offsetBasis
         for i in start..<end { h = (h ^ UInt64(p[i])) &* FNV1a64.prime }
         return h
-    }
-
-    /// The SplitMix64 finaliser (Steele, Lea & Flood 2014; Stafford's mix 13 constants).
-    @inlinable
-    static func mix64(_ x: UInt64) -> UInt64 {
-        var z = x
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 
     enum CodingKeys: String, CodingKey {

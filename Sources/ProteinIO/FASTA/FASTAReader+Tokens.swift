@@ -134,26 +134,14 @@ extension FASTAReader {
     ) throws -> RecordInfo? {
         let b = buffer
         forgetRecordHeader()
-        line += try b.skipBlankLines()
-        if b.start == b.end { return nil }
-        if b.storage[b.start] != UInt8(ascii: ">") { throw try missingHeaderError() }
-
+        guard let (recordLine, recordOffset, headerRange) = try nextHeaderLine() else { return nil }
         // Header line: checked as next() checks it, kept in the reusable header buffer.
-        let recordLine = line
-        let recordOffset = b.offset(of: b.start)
-        guard let headerRange = try b.nextLine(maxLength: FASTAReader.maxHeaderLength, line: recordLine) else {
-            return nil
-        }
-        line += 1
         let headerStart = b.storage + headerRange.lowerBound + 1
         let headerCount = try headerLength(headerStart, count: headerRange.count - 1, line: recordLine, offset: recordOffset + 1)
         recordHeaderInWindow = true
         recordHeaderStart = headerRange.lowerBound + 1
         recordHeaderCount = headerCount
-        var idEnd = 0
-        while idEnd < headerCount && headerStart[idEnd] != UInt8(ascii: " ") && headerStart[idEnd] != UInt8(ascii: "\t") {
-            idEnd += 1
-        }
+        let idEnd = SequenceRecord.idEnd(UnsafeBufferPointer(start: headerStart, count: headerCount))
         recordIDEnd = idEnd
         let keyHash = TrainValidationSplit.keyHash(utf8: UnsafeBufferPointer(start: headerStart, count: idEnd))
 
@@ -191,16 +179,7 @@ extension FASTAReader {
                 return true
             }
         }
-        let recordEnd: Int
-        if let hit = memchr(p + start, Int32(UInt8(ascii: ">")), end - start) {
-            recordEnd = p.distance(to: hit.assumingMemoryBound(to: UInt8.self))
-            // A '>' inside a line is an error the streaming path reports in order.
-            if recordEnd > start && p[recordEnd - 1] != UInt8(ascii: "\n") { return false }
-        } else if b.atEOF {
-            recordEnd = end
-        } else {
-            return false
-        }
+        guard let recordEnd = recordEndInWindow() else { return false }
         if recordEnd == start { return true }
         // Grow by the sequence's byte count with one memcpy (TokenID is UInt8, so the bytes
         // serve as filler); the ids overwrite them and the rest is cut off below.
@@ -267,64 +246,10 @@ extension FASTAReader {
     private func streamSequence(
         appendingTo output: inout [UInt8], base: Int, _ scanner: inout SequenceLineTokenizer
     ) throws {
-        let b = buffer
         keepRecordHeader()  // the window is about to be refilled
-        var lineNumber = self.line
-        var pos = b.start
-        var end = b.end
-        var p = b.storage
-        var atLineStart = true
-        defer {
-            self.line = lineNumber
+        try scanSequenceLines(id: { recordID }) {
+            Self.tokenize($0, count: $1, appendingTo: &output, base: base, &scanner)
         }
-        while true {
-            if pos == end {
-                b.start = pos
-                if try !b.fill() {
-                    pos = b.start  // fill() may have rebased the (empty) window
-                    break
-                }
-                pos = b.start
-                end = b.end
-                p = b.storage
-            }
-            if atLineStart && p[pos] == UInt8(ascii: ">") { break }
-            if let hit = memchr(p + pos, Int32(UInt8(ascii: "\n")), end - pos) {
-                let newline = p.distance(to: hit.assumingMemoryBound(to: UInt8.self))
-                var upper = newline
-                if upper > pos && p[upper - 1] == UInt8(ascii: "\r") { upper -= 1 }
-                if let bad = Self.tokenize(p + pos, count: upper - pos, appendingTo: &output, base: base, &scanner) {
-                    b.start = pos
-                    throw residueError(p + pos + bad, offset: b.offset(of: pos + bad), line: lineNumber, id: recordID)
-                }
-                pos = newline + 1
-                lineNumber += 1
-                atLineStart = true
-            } else {
-                // The line continues past the bytes we have: take what is here, but keep a final
-                // '\r' back in case the '\n' of a "\r\n" is in the next block.
-                var upper = end
-                if p[upper - 1] == UInt8(ascii: "\r") { upper -= 1 }
-                if upper == pos {
-                    b.start = pos
-                    if try !b.fill() {
-                        pos = b.end  // a lone '\r' ends the input: treat it as the last line end
-                        break
-                    }
-                    pos = b.start
-                    end = b.end
-                    p = b.storage
-                    continue
-                }
-                if let bad = Self.tokenize(p + pos, count: upper - pos, appendingTo: &output, base: base, &scanner) {
-                    b.start = pos
-                    throw residueError(p + pos + bad, offset: b.offset(of: pos + bad), line: lineNumber, id: recordID)
-                }
-                pos = upper
-                atLineStart = false
-            }
-        }
-        b.start = pos
     }
 
     /// One line (or piece of one) of the streaming path: grows `output` by the room the

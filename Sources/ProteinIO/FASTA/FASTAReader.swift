@@ -85,18 +85,7 @@ public final class FASTAReader {
 
     private func readRecord() throws -> SequenceRecord? {
         let b = buffer
-        // Skip blank lines up to the '>' that starts the record.
-        line += try b.skipBlankLines()
-        if b.start == b.end { return nil }
-        if b.storage[b.start] != UInt8(ascii: ">") { throw try missingHeaderError() }
-
-        // Header line.
-        let recordLine = line
-        let recordOffset = b.offset(of: b.start)
-        guard let headerRange = try b.nextLine(maxLength: FASTAReader.maxHeaderLength, line: recordLine) else {
-            return nil
-        }
-        line += 1
+        guard let (recordLine, recordOffset, headerRange) = try nextHeaderLine() else { return nil }
         let header = try headerBytes(
             b.storage + headerRange.lowerBound + 1, count: headerRange.count - 1,
             line: recordLine, offset: recordOffset + 1)
@@ -110,64 +99,7 @@ public final class FASTAReader {
         // Streaming path: sequence lines, up to the next line that starts with '>' or the end of
         // input, collected across refills of the window.
         residues.reset()
-        var lineNumber = self.line
-        var pos = b.start
-        var end = b.end
-        var p = b.storage
-        var atLineStart = true
-        defer {
-            self.line = lineNumber
-        }
-        while true {
-            if pos == end {
-                b.start = pos
-                if try !b.fill() {
-                    pos = b.start  // fill() may have rebased the (empty) window
-                    break
-                }
-                pos = b.start
-                end = b.end
-                p = b.storage
-            }
-            if atLineStart && p[pos] == UInt8(ascii: ">") { break }
-            if let hit = memchr(p + pos, Int32(UInt8(ascii: "\n")), end - pos) {
-                let newline = p.distance(to: hit.assumingMemoryBound(to: UInt8.self))
-                var upper = newline
-                if upper > pos && p[upper - 1] == UInt8(ascii: "\r") { upper -= 1 }
-                if let bad = residues.appendLine(p + pos, count: upper - pos) {
-                    b.start = pos
-                    throw residueError(p + pos + bad, offset: b.offset(of: pos + bad),
-                                       line: lineNumber, id: id)
-                }
-                pos = newline + 1
-                lineNumber += 1
-                atLineStart = true
-            } else {
-                // The line continues past the bytes we have: take what is here, but keep a final
-                // '\r' back in case the '\n' of a "\r\n" is in the next block.
-                var upper = end
-                if p[upper - 1] == UInt8(ascii: "\r") { upper -= 1 }
-                if upper == pos {
-                    b.start = pos
-                    if try !b.fill() {
-                        pos = b.end  // a lone '\r' ends the input: treat it as the last line end
-                        break
-                    }
-                    pos = b.start
-                    end = b.end
-                    p = b.storage
-                    continue
-                }
-                if let bad = residues.appendLine(p + pos, count: upper - pos) {
-                    b.start = pos
-                    throw residueError(p + pos + bad, offset: b.offset(of: pos + bad),
-                                       line: lineNumber, id: id)
-                }
-                pos = upper
-                atLineStart = false
-            }
-        }
-        b.start = pos
+        try scanSequenceLines(id: { id }) { residues.appendLine($0, count: $1) }
         return SequenceRecord(
             headerBytes: header, residues: residues.makeArray(), format: .fasta, line: recordLine,
             byteOffset: recordOffset)
@@ -184,17 +116,7 @@ public final class FASTAReader {
         let b = buffer
         let p = b.storage
         let start = b.start
-        let end = b.end
-        let recordEnd: Int
-        if let hit = memchr(p + start, Int32(UInt8(ascii: ">")), end - start) {
-            recordEnd = p.distance(to: hit.assumingMemoryBound(to: UInt8.self))
-            // A '>' inside a line is an error the streaming path reports in order.
-            if recordEnd > start && p[recordEnd - 1] != UInt8(ascii: "\n") { return nil }
-        } else if b.atEOF {
-            recordEnd = end
-        } else {
-            return nil
-        }
+        guard let recordEnd = recordEndInWindow() else { return nil }
         residues.reset()
         var pos = start
         var lines = 0
@@ -269,6 +191,112 @@ public final class FASTAReader {
                 message: "expected UTF-8 header text but found invalid bytes in " + ByteEscaping.quoted(text, limit: 60))
         }
         return length
+    }
+
+    /// The streaming sequence scan shared by `next()` and the fused `nextTokens`/`nextResidues`:
+    /// from `buffer.start`, hands every sequence line — or the piece of it in the window, when a
+    /// line spans a refill (a trailing '\r' is held back for the '\n' that may follow) — to
+    /// `consume`, up to the next line that starts with '>' or the end of input. Leaves
+    /// `buffer.start` after the record and `line` on the next line.
+    ///
+    /// - Parameter consume: takes the bytes of one piece without its line end; returns the index
+    ///   of a byte that is not allowed, or nil.
+    /// - Throws: `residueError` for the byte `consume` rejects; refill (gzip) errors.
+    @inline(__always)
+    func scanSequenceLines(
+        id: () -> String, consume: (UnsafePointer<UInt8>, Int) -> Int?
+    ) throws {
+        let b = buffer
+        var lineNumber = self.line
+        var pos = b.start
+        var end = b.end
+        var p = b.storage
+        var atLineStart = true
+        defer {
+            self.line = lineNumber
+        }
+        while true {
+            if pos == end {
+                b.start = pos
+                if try !b.fill() {
+                    pos = b.start  // fill() may have rebased the (empty) window
+                    break
+                }
+                pos = b.start
+                end = b.end
+                p = b.storage
+            }
+            if atLineStart && p[pos] == UInt8(ascii: ">") { break }
+            if let hit = memchr(p + pos, Int32(UInt8(ascii: "\n")), end - pos) {
+                let newline = p.distance(to: hit.assumingMemoryBound(to: UInt8.self))
+                var upper = newline
+                if upper > pos && p[upper - 1] == UInt8(ascii: "\r") { upper -= 1 }
+                if let bad = consume(p + pos, upper - pos) {
+                    b.start = pos
+                    throw residueError(p + pos + bad, offset: b.offset(of: pos + bad), line: lineNumber, id: id())
+                }
+                pos = newline + 1
+                lineNumber += 1
+                atLineStart = true
+            } else {
+                // The line continues past the bytes we have: take what is here, but keep a final
+                // '\r' back in case the '\n' of a "\r\n" is in the next block.
+                var upper = end
+                if p[upper - 1] == UInt8(ascii: "\r") { upper -= 1 }
+                if upper == pos {
+                    b.start = pos
+                    if try !b.fill() {
+                        pos = b.end  // a lone '\r' ends the input: treat it as the last line end
+                        break
+                    }
+                    pos = b.start
+                    end = b.end
+                    p = b.storage
+                    continue
+                }
+                if let bad = consume(p + pos, upper - pos) {
+                    b.start = pos
+                    throw residueError(p + pos + bad, offset: b.offset(of: pos + bad), line: lineNumber, id: id())
+                }
+                pos = upper
+                atLineStart = false
+            }
+        }
+        b.start = pos
+    }
+
+    /// Skips blank lines up to the `>` that starts the next record and reads its header line
+    /// (shared by `next()` and the fused path): its line number, stream offset and range in the
+    /// window (with the `>`), or nil at the end of input.
+    ///
+    /// - Throws: `missingHeaderError()` when something other than `>` starts the record; the
+    ///   buffer's errors for an over-long header or a refill.
+    func nextHeaderLine() throws -> (line: Int, offset: Int, range: Range<Int>)? {
+        let b = buffer
+        line += try b.skipBlankLines()
+        if b.start == b.end { return nil }
+        if b.storage[b.start] != UInt8(ascii: ">") { throw try missingHeaderError() }
+        let recordLine = line
+        let recordOffset = b.offset(of: b.start)
+        guard let range = try b.nextLine(maxLength: FASTAReader.maxHeaderLength, line: recordLine) else {
+            return nil
+        }
+        line += 1
+        return (recordLine, recordOffset, range)
+    }
+
+    /// Where the record starting at `buffer.start` ends, when that end is in the window: the
+    /// next `>` that starts a line, or the end of input. Nil when the record may continue past
+    /// the window, or when a `>` sits inside a line (an error the streaming path reports in order).
+    func recordEndInWindow() -> Int? {
+        let b = buffer
+        let p = b.storage
+        if let hit = memchr(p + b.start, Int32(UInt8(ascii: ">")), b.end - b.start) {
+            let recordEnd = p.distance(to: hit.assumingMemoryBound(to: UInt8.self))
+            if recordEnd > b.start && p[recordEnd - 1] != UInt8(ascii: "\n") { return nil }
+            return recordEnd
+        }
+        return b.atEOF ? b.end : nil
     }
 
     func residueError(

@@ -103,8 +103,8 @@ public struct SequenceRecord: Sendable, Equatable {
     }
 
     /// Index of the first blank (space or tab) in a header, or its end.
-    static func idEnd(_ header: [UInt8]) -> Int {
-        header.firstIndex { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") } ?? header.count
+    static func idEnd<C: Collection<UInt8>>(_ header: C) -> Int where C.Index == Int {
+        header.firstIndex { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") } ?? header.endIndex
     }
 
     /// Number of residue bytes.

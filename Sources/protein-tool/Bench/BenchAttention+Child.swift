@@ -246,12 +246,6 @@ enum ProcessLoad {
     }
 }
 
-/// Writes `line` and a newline to standard error.
-func printToStandardError(_ line: String) {
-    let text = line + "\n"
-    _ = text.utf8CString.withUnsafeBufferPointer { write(2, $0.baseAddress, $0.count - 1) }
-}
-
 /// Runs this executable again with other arguments (posix_spawn, stdout through a pipe, stderr
 /// inherited) and waits for it.
 enum ChildProcess {

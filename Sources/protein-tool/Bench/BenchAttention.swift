@@ -1,5 +1,6 @@
 import ArgumentParser
 import PerformerModel
+import ProteinIO
 
 #if canImport(Glibc)
 import Glibc

@@ -1,5 +1,6 @@
 import ArgumentParser
 import PerformerModel
+import ProteinIO
 
 /// `protein-tool bench sgemm`: the machine's single-precision GEMM rate through OpenBLAS, the
 /// reference every other throughput number is compared with.

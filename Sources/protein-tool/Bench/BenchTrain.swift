@@ -224,11 +224,7 @@ struct BenchTrain: ParsableCommand {
         func step() {
             model.parameters.zeroGradients()
             _ = model.lossAndGradients(tokens: tokens, targets: targets, weights: weights, workspace: workspace)
-            let norm = GradientClipping.globalNorm(model.parameters.gradients.data, count: model.parameters.count)
-            if norm > 1 {
-                Elementwise.scale(model.parameters.gradients.data, by: Float(1 / norm),
-                                  into: model.parameters.gradients.data, count: model.parameters.count)
-            }
+            GradientClipping.clip(model.parameters.gradients.data, count: model.parameters.count, maxNorm: 1)
             optimizer.step(values: model.parameters.values.data, gradients: model.parameters.gradients.data,
                            count: model.parameters.count, learningRate: 1e-4, decayMask: decay)
         }

@@ -10,7 +10,7 @@ struct InferenceModelOptions: ParsableArguments {
     var model: String?
 
     /// Loads the model (`--model` or the bundled one).
-    /// - Throws: `DefaultModelError` when no model is found; the checkpoint loader's errors.
+    /// - Throws: `BundledFileError` when no model is found; the checkpoint loader's errors.
     func load() throws -> ModelCheckpoint.Loaded {
         try ModelCheckpoint.load(path: DefaultModel.resolve(model))
     }

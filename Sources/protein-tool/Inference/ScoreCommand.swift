@@ -189,7 +189,7 @@ struct ScoreCommand: ParsableCommand {
         if format == .json { try sink.write(first ? "]\n" : "\n]\n") }
         if long > 0 {
             try sink.flush()
-            Self.warn("warning: \(long) sequence\(long == 1 ? "" : "s") longer than the training window "
+            printToStandardError("warning: \(long) sequence\(long == 1 ? "" : "s") longer than the training window "
                 + "(\(scorer.windowLimit) tokens including <cls> and <sep>) scored whole")
         }
     }
@@ -289,9 +289,5 @@ struct ScoreCommand: ParsableCommand {
     /// A TSV field: tabs and line breaks become spaces.
     static func field(_ s: String) -> String {
         String(s.map { $0 == "\t" || $0 == "\n" || $0 == "\r" ? " " : $0 })
-    }
-
-    static func warn(_ line: String) {
-        FileHandle.standardError.write(Data((line + "\n").utf8))
     }
 }

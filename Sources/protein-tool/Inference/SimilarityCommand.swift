@@ -101,7 +101,7 @@ struct SimilarityCommand: ParsableCommand {
 
     func run() throws {
         let modelPath = try DefaultModel.resolve(model)
-        let blosumPath = try DefaultBLOSUM.resolve(blosum)
+        let blosumPath = try BundledFile.blosum62.resolve(blosum)
         let reference = try SubstitutionMatrix(contentsOf: blosumPath)
         let missingInReference = reference.missingLetters(SubstitutionMatrix.standardLetters)
         guard missingInReference.isEmpty else {
@@ -177,7 +177,7 @@ struct SimilarityCommand: ParsableCommand {
         }
         try sink.finish()
         if out == "-" {
-            FileHandle.standardError.write(Data((summary + "\n").utf8))
+            printToStandardError(summary)
         } else {
             print(summary)
         }
@@ -228,29 +228,6 @@ struct SimilarityCommand: ParsableCommand {
 
 extension SimilarityMethod: ExpressibleByArgument {}
 extension ScoreUnits: ExpressibleByArgument {}
-
-/// Where `similarity` finds BLOSUM62 when `--blosum` is omitted: the bundled `data/BLOSUM62`,
-/// looked up as `DefaultModel` looks up the bundled model: `$PROTEIN_PERFORMER_BLOSUM`, then
-/// `data/BLOSUM62` under the current directory, then beside the package that built this executable.
-enum DefaultBLOSUM {
-    static let relativePath = "data/BLOSUM62"
-
-    static func resolve(_ given: String?) throws -> String {
-        if let given { return given }
-        var candidates: [String] = []
-        if let environment = ProcessInfo.processInfo.environment["PROTEIN_PERFORMER_BLOSUM"], !environment.isEmpty {
-            candidates.append(environment)
-        }
-        candidates.append(FileManager.default.currentDirectoryPath + "/" + relativePath)
-        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-        for _ in 0..<4 {
-            directory = directory.deletingLastPathComponent()
-            candidates.append(directory.appendingPathComponent(relativePath).path)
-        }
-        for path in candidates where FileManager.default.fileExists(atPath: path) { return path }
-        throw CommandFailure("no --blosum given and no bundled BLOSUM62 found (looked at \(candidates.joined(separator: ", "))); pass --blosum PATH")
-    }
-}
 
 /// zlib's `compress2` at level 9, for PNG's IDAT stream (nil on failure, which falls back to
 /// stored blocks).

@@ -124,7 +124,7 @@ struct TrainCommand: ParsableCommand {
         if failures > 0 {
             if case .failure(let error) = made, group.rank == 0 || failures < group.size {
                 let prefix = failures < group.size ? "rank \(group.rank) of \(group.size): " : ""
-                TrainCommand.printError("Error: \(prefix)\(TrainCommand.describe(error))")
+                printToStandardError("Error: \(prefix)\(TrainCommand.describe(error))")
             }
             group.finish()
             throw ExitCode.failure
@@ -133,12 +133,12 @@ struct TrainCommand: ParsableCommand {
             try train(try made.get())
         } catch let error as TrainingError where TrainCommand.isCollective(error) {
             // Every rank stopped at the same point with the same error: say it once, end cleanly.
-            if group.rank == 0 { TrainCommand.printError("Error: \(error)") }
+            if group.rank == 0 { printToStandardError("Error: \(error)") }
             group.finish()
             throw ExitCode.failure
         } catch {
             // The other ranks are blocked in a collective operation: end them all.
-            TrainCommand.printError("Error: rank \(group.rank) of \(group.size): \(TrainCommand.describe(error))")
+            printToStandardError("Error: rank \(group.rank) of \(group.size): \(TrainCommand.describe(error))")
             group.abort(code: 1)
         }
         group.finish()
@@ -192,7 +192,7 @@ struct TrainCommand: ParsableCommand {
         if !quiet {
             let kind = c.causal ? "causal" : "mlm"
             let budget = [t.steps.map { "\($0) steps" }, t.timeLimit.map { "\(Int($0)) s" }].compactMap { $0 }.joined(separator: ", ")
-            TrainCommand.printError(
+            printToStandardError(
                 "\(resume ? "resuming at step \(trainer.step)" : "training") \(kind) \(c.attention.rawValue): dim \(c.dim), "
                     + "\(c.layers) layers, \(c.heads) heads, m \(c.features), \(c.parameterCount) parameters; "
                     + "L \(t.seqLen), batch \(t.batch)\(ranks > 1 ? " per rank × \(ranks) ranks" : ""), \(budget) → \(out)")
@@ -202,7 +202,7 @@ struct TrainCommand: ParsableCommand {
         try trainer.run { p in
             if let failAtStep, p.step == failAtStep, rank == failRank {
                 // Test hook: this rank dies without warning, as if killed (OOM killer, node failure).
-                TrainCommand.printError("rank \(rank): --fail-at-step \(failAtStep): killing myself after step \(p.step)")
+                printToStandardError("rank \(rank): --fail-at-step \(failAtStep): killing myself after step \(p.step)")
                 kill(getpid(), SIGKILL)
             }
             guard !quiet else { return }
@@ -228,11 +228,8 @@ struct TrainCommand: ParsableCommand {
         if !quiet {
             progress.finish()
             let validation = trainer.lastValidation.map { String(format: "%.3f", $0.perplexity) } ?? "n/a"
-            TrainCommand.printError("done: \(trainer.step) steps in \(Int(trainer.elapsed)) s, validation perplexity \(validation); wrote \(trainer.modelPath)")
+            printToStandardError("done: \(trainer.step) steps in \(Int(trainer.elapsed)) s, validation perplexity \(validation); wrote \(trainer.modelPath)")
         }
     }
 
-    static func printError(_ line: String) {
-        FileHandle.standardError.write(Data((line + "\n").utf8))
-    }
 }

@@ -1,7 +1,8 @@
-/// Minimal JSON text building for command output: string escaping per RFC 8259 and number
+/// Minimal JSON text building for command output and file headers (metrics, matrices,
+/// safetensors), shared by every module: string escaping per RFC 8259 and number
 /// formatting that never writes `nan`/`inf` (JSON has no such values; they become `null`).
-enum JSONText {
-    static func string(_ s: String) -> String {
+public enum JSONText {
+    public static func string(_ s: String) -> String {
         var out = "\""
         out.reserveCapacity(s.utf8.count + 2)
         for scalar in s.unicodeScalars {
@@ -21,20 +22,20 @@ enum JSONText {
         return out
     }
 
-    static func number(_ x: Double) -> String {
+    public static func number(_ x: Double) -> String {
         guard x.isFinite else { return "null" }
         if x == x.rounded(), abs(x) < 1e15 { return String(Int64(x)) }
         return "\(x)"
     }
 
-    static func number(_ x: Int) -> String { String(x) }
+    public static func number(_ x: Int) -> String { String(x) }
 
     /// An object from already-encoded values, keys in the given order.
-    static func object(_ fields: [(String, String)]) -> String {
+    public static func object(_ fields: [(String, String)]) -> String {
         "{" + fields.map { string($0.0) + ":" + $0.1 }.joined(separator: ",") + "}"
     }
 
-    static func array(_ encoded: [String]) -> String {
+    public static func array(_ encoded: [String]) -> String {
         "[" + encoded.joined(separator: ",") + "]"
     }
 }
