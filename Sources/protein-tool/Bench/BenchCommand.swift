@@ -5,8 +5,8 @@ import ArgumentParser
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Benchmarks: I/O throughput, sgemm rate, attention kernels, training, MPI all-reduce.",
-        subcommands: [BenchIO.self, BenchSgemm.self, BenchAttention.self, BenchApprox.self, BenchTrain.self, BenchAllReduce.self]
+        abstract: "Benchmarks: I/O throughput, sgemm rate, attention kernels, training, generation, MPI all-reduce.",
+        subcommands: [BenchIO.self, BenchSgemm.self, BenchAttention.self, BenchApprox.self, BenchTrain.self, BenchGenerate.self, BenchAllReduce.self]
     )
 }
 

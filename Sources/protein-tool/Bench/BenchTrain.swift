@@ -10,23 +10,28 @@ import ProteinIO
 struct BenchTrain: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
-        abstract: "Measure training tokens/s, peak RSS and FLOP utilisation per kernel, objective and shape.",
+        abstract: "Measure training (or forward-only) tokens/s, peak RSS and FLOP utilisation per kernel, objective and shape.",
         discussion: """
             One step = zero gradients, forward, weighted cross-entropy, backward, global-norm clipping and an
             AdamW update, on random residue tokens (MLM: 15 % of positions are targets; causal: all), so the
             data pipeline is not timed. Each (kernel, objective, shape) runs in a fresh child process: --warmup
             untimed steps, then --steps timed steps; the median step time is reported.
 
+            --forward-only times the forward pass and the weighted cross-entropy alone (no backward, no
+            clipping, no optimizer; the gradient buffers are still allocated): the throughput the inference
+            commands (score, similarity) are compared with.
+
             tokens_per_s = batch × length / median step seconds. peak_rss_bytes is the child's peak resident
             set size (getrusage ru_maxrss: everything the process touched, binary and libraries included).
             model_flops counts the matrix products of one step (forward 1×, backward 2×: projections, FFN,
-            LM head, random-feature maps and the attention contraction; elementwise work not counted);
+            LM head, random-feature maps and the attention contraction; elementwise work not counted; with
+            --forward-only the forward 1× alone);
             utilisation = (model_flops / step seconds) / the sgemm rate (n = 1024) measured at the start of
             the same run.
 
             JSON: an array of objects with keys kernel, objective, length, batch, seconds_per_step,
             tokens_per_s, peak_rss_bytes, model_gflops_per_step, gflops_per_s, utilisation, sgemm_gflops,
-            parameters, load_average (and error when the child failed).
+            parameters, load_average, forward_only (and error when the child failed).
             """
     )
 
@@ -49,6 +54,9 @@ struct BenchTrain: ParsableCommand {
 
     @Option(help: "Output format: text or json.")
     var format: BenchFormat = .text
+
+    @Flag(help: "Time only the forward pass and the loss (no backward, no optimizer step).")
+    var forwardOnly = false
 
     @Flag(help: .hidden) var child = false
 
@@ -94,7 +102,7 @@ struct BenchTrain: ParsableCommand {
         let sgemm = BenchTrain.sgemmRate()
         var rows: [String] = []
         if format == .text {
-            print("sgemm n=1024: \(String(format2: sgemm)) GFLOP/s")
+            print("sgemm n=1024: \(String(format2: sgemm)) GFLOP/s" + (forwardOnly ? "; forward + loss only" : ""))
             print("kernel\tobjective\tlength\tbatch\ts/step\ttokens/s\tpeak RSS MB\tGFLOP/s\tutilisation")
         }
         for (length, batch) in try parsedShapes() {
@@ -103,6 +111,7 @@ struct BenchTrain: ParsableCommand {
                     var arguments = ["bench", "train", "--child", "--kernels", kernel.rawValue, "--objectives", objective.rawValue,
                                      "--shapes", "\(length)x\(batch)", "--steps", String(steps), "--warmup", String(warmup),
                                      "--preset", shape.preset.rawValue]
+                    if forwardOnly { arguments.append("--forward-only") }
                     for (flag, value) in [("--dim", shape.dim), ("--layers", shape.layers), ("--heads", shape.heads),
                                           ("--features", shape.features), ("--ffn-dim", shape.ffnDim)] {
                         if let value { arguments += [flag, String(value)] }
@@ -134,6 +143,7 @@ struct BenchTrain: ParsableCommand {
                         ("sgemm_gflops", JSONText.number(sgemm)),
                         ("parameters", JSONText.number(values["parameters"] ?? .nan)),
                         ("load_average", JSONText.number(values["load"] ?? .nan)),
+                        ("forward_only", forwardOnly ? "true" : "false"),
                     ]))
                     if format == .text {
                         print("\(kernel.rawValue)\t\(objective.rawValue)\t\(length)\t\(batch)\t\(String(format: "%.3f", seconds))\t"
@@ -174,8 +184,9 @@ struct BenchTrain: ParsableCommand {
         return 2 * Double(n * n * n) / Clock.median(times) / 1e9
     }
 
-    /// Matrix-product FLOPs of one training step (forward + backward ≈ 3 × forward).
-    static func stepFlops(_ c: PerformerConfiguration, length: Int, batch: Int) -> Double {
+    /// Matrix-product FLOPs of one training step (forward + backward ≈ 3 × forward), or of the
+    /// forward alone when `forwardOnly`.
+    static func stepFlops(_ c: PerformerConfiguration, length: Int, batch: Int, forwardOnly: Bool = false) -> Double {
         let tokens = Double(length * batch)
         let d = Double(c.dim), f = Double(c.ffnDim), v = Double(c.vocabSize)
         let h = Double(c.heads), dh = Double(c.headDim), m = Double(c.features), l = Double(length)
@@ -194,7 +205,7 @@ struct BenchTrain: ParsableCommand {
             break
         }
         let forward = tokens * (Double(c.layers) * perLayer + 2 * d * v)
-        return 3 * forward
+        return forwardOnly ? forward : 3 * forward
     }
 
     /// The child: builds the model, runs the steps, prints one result line.
@@ -209,8 +220,6 @@ struct BenchTrain: ParsableCommand {
         let configuration = try shapeOptions.configuration()
         let model = PerformerLM(configuration: configuration, seed: 1)
         let workspace = model.makeWorkspace(batch: batch, length: length)
-        let optimizer = AdamW(parameterCount: model.parameters.count)
-        let decay = model.parameters.decayRanges
         var generator = SeededGenerator(seed: 7)
         let count = batch * length
         var tokens = [TokenID](repeating: 0, count: count)
@@ -221,7 +230,13 @@ struct BenchTrain: ParsableCommand {
             targets[i] = Alphabet.firstResidue + TokenID(generator.nextInt(below: Alphabet.standardResidueCount))
             weights[i] = objective == .causal || generator.nextDouble() < 0.15 ? 1 : 0
         }
+        let optimizer = forwardOnly ? nil : AdamW(parameterCount: model.parameters.count)
+        let decay = model.parameters.decayRanges
         func step() {
+            guard let optimizer else {
+                _ = model.loss(tokens: tokens, targets: targets, weights: weights, workspace: workspace)
+                return
+            }
             model.parameters.zeroGradients()
             _ = model.lossAndGradients(tokens: tokens, targets: targets, weights: weights, workspace: workspace)
             GradientClipping.clip(model.parameters.gradients.data, count: model.parameters.count, maxNorm: 1)
@@ -235,7 +250,7 @@ struct BenchTrain: ParsableCommand {
             step()
             times.append(Clock.now() - start)
         }
-        let flops = BenchTrain.stepFlops(configuration, length: length, batch: batch)
+        let flops = BenchTrain.stepFlops(configuration, length: length, batch: batch, forwardOnly: forwardOnly)
         print(BenchTrain.linePrefix + "seconds=\(Clock.median(times)) peak=\(ProcessMemory.peakResidentBytes()) "
               + "flops=\(flops) parameters=\(model.parameters.count) load=\(load)")
     }
