@@ -185,6 +185,56 @@ import ProteinIO
         #expect(merged.tokenCounts == first.mass.tokenCounts)
     }
 
+    /// The constant-attention control equals the type sums of the explicit uniform matrix
+    /// (A_ij = 1/L, or 1/(i+1) for j ≤ i when causal) on random windows with every token type,
+    /// `<pad>` included; relative error ≤ 1e-12 (Double sums in another order).
+    @Test(arguments: [false, true])
+    func constantAttentionMatchesExplicitUniformMatrix(causal: Bool) {
+        let t = Alphabet.count
+        var control = AttentionTypeMass.constantAttention(types: t)
+        var reference = [Double](repeating: 0, count: t * t)
+        for (seed, l) in [(90, 1), (91, 37), (92, 150)] {
+            let window = PerformerLMTests.batch(l, seed: UInt64(seed)).tokens
+            control.addConstantAttention(window: window, causal: causal)
+            var a = [Double](repeating: 0, count: l * l)
+            for i in 0..<l { for j in 0..<(causal ? i + 1 : l) { a[i * l + j] = 1 / Double(causal ? i + 1 : l) } }
+            let part = AttentionSimilarityReference.typeMass(attention: a, tokens: window, types: t)
+            for e in reference.indices { reference[e] += part[e] }
+        }
+        #expect(control.windows == 3)
+        #expect(normwiseError(control.mass, reference) <= 1e-12)
+        for a in 0..<t {
+            let row = (0..<t).reduce(0.0) { $0 + control[layer: 0, head: 0, query: a, key: $1] }
+            #expect(abs(row - control.tokenCounts[a]) <= 1e-9 * max(1, control.tokenCounts[a]), "row \(a)")
+        }
+    }
+
+    /// An exact-attention model whose query projection is zero has constant logits, so every one
+    /// of its heads gives exactly the control's mass: the control is the null model it claims to be.
+    /// Bound: normwise relative error ≤ 1e-6 (Float attention).
+    @Test(arguments: [false, true])
+    func zeroQueryModelGivesTheConstantAttentionMass(causal: Bool) throws {
+        let configuration = PerformerConfiguration(dim: 16, layers: 2, heads: 2, features: 0, attention: .exact, causal: causal)
+        let model = PerformerLM(configuration: configuration, seed: 93)
+        PerformerLMTests.randomize(model, seed: 94)
+        for entry in model.parameters.entries where entry.name.hasSuffix("attn.wq") || entry.name.hasSuffix("attn.bq") {
+            (model.parameters.values.data + entry.offset).update(repeating: 0, count: entry.count)
+        }
+        let l = 120, t = configuration.vocabSize
+        let window = PerformerLMTests.batch(l, seed: 95).tokens
+        let similarity = try AttentionSimilarity(model: model, batch: 1, length: l)
+        similarity.add(tokens: window)
+        var control = AttentionTypeMass.constantAttention(types: t)
+        control.addConstantAttention(window: window, causal: causal)
+        for layer in 0..<configuration.layers {
+            for head in 0..<configuration.heads {
+                let fromModel = (0..<(t * t)).map { similarity.mass[layer: layer, head: head, query: $0 / t, key: $0 % t] }
+                let error = normwiseError(fromModel, control.mass)
+                #expect(error <= 1e-6, "layer \(layer) head \(head): \(error)")
+            }
+        }
+    }
+
     /// Identity attention has no attention matrix: a clean error, not a matrix of nonsense.
     @Test func identityAttentionIsRefused() {
         let configuration = PerformerConfiguration(dim: 8, layers: 1, heads: 2, features: 0, attention: .identity)

@@ -65,6 +65,8 @@ struct SimilarityGenerateTests {
         #expect(object["pairs"] as? Int == 190 && object["proteins"] as? Int == 120 && object["window_length"] as? Int == 64)
         let pearson = try #require(object["pearson"] as? Double), spearman = try #require(object["spearman"] as? Double)
         #expect(abs(pearson - printed.pearson) < 1e-4 && abs(spearman - printed.spearman) < 1e-4)
+        let controlPearson = try #require(object["control_pearson"] as? Double)
+        #expect(abs(controlPearson) <= 1 && lines[0].contains("control: pearson \(String(format: "%.4f", controlPearson))"))
         let letters = try #require(object["letters"] as? [String])
         #expect(letters.joined() == "ARNDCQEGHILKMFPSTWYV")
         let scores = try #require(object["scores"] as? [[Double]])

@@ -30,9 +30,14 @@ struct SimilarityCommand: ParsableCommand {
             Printed on standard output (standard error when --out is '-'), one line: Pearson and Spearman \
             correlation (ties ranked by their average) with --blosum over the 190 unordered off-diagonal pairs \
             of the 20 standard amino acids (the diagonal is left out: it inflates any correlation), plus the \
-            counts. The same numbers go into the output file: '#' comment lines (ncbi, tsv) or the keys \
-            pearson, spearman, pairs (json, with method, units, model, attention, causal, corpus, proteins, \
-            windows, window_length, blosum, letters, scores (rows, null for an undefined entry), comments).
+            counts, and the same correlations for a constant-attention control: the log-odds (as --method \
+            attention) of the mass that attention with constant logits would give on the same windows, each \
+            query spreading its weight evenly over the positions it sees. The control reflects only which \
+            residues share windows (protein composition), nothing learned: it is the baseline the model has to \
+            beat. The same numbers go into the output file: '#' comment lines (ncbi, tsv) or the keys pearson, \
+            spearman, pairs, control_pearson, control_spearman (json, with method, units, model, attention, \
+            causal, corpus, proteins, windows, window_length, blosum, letters, scores (rows, null for an \
+            undefined entry), comments).
 
             Formats: ncbi = the NCBI/EMBOSS layout of data/BLOSUM62 (rows and columns in BLOSUM order \
             ARNDCQEGHILKMFPSTWYV); tsv = the same table tab-separated with an empty corner cell; json. The \
@@ -117,7 +122,7 @@ struct SimilarityCommand: ParsableCommand {
         }
         let length = seqLen ?? training?.seqLen ?? 1024
 
-        let (mass, proteins) = try accumulate(model: loaded.model, length: length)
+        let (mass, control, proteins) = try accumulate(model: loaded.model, length: length)
         let missing = mass.missingResidues
         guard missing.isEmpty else {
             throw CommandFailure(
@@ -126,18 +131,21 @@ struct SimilarityCommand: ParsableCommand {
                     + " (\(proteins) proteins read; add proteins or raise --max-proteins)")
         }
         var matrix = mass.similarity(method: method, units: units)
-        guard let correlation = matrix.correlation(with: reference) else {
+        guard let correlation = matrix.correlation(with: reference),
+              let controlCorrelation = control.logOdds(units: units).correlation(with: reference) else {
             throw CommandFailure("cannot compare with \(blosumPath)")
         }
         let kind = "\(c.attention.rawValue) \(c.causal ? "causal" : "masked") LM, \(c.layers) layers × \(c.heads) heads"
         let unitText = method == .attention ? units.rawValue : "Pearson r"
         let summary = "pearson \(fixed(correlation.pearson)) spearman \(fixed(correlation.spearman)) "
             + "pairs \(correlation.pairs) (vs \(blosumPath); method \(method.rawValue), \(mass.windows) windows of "
-            + "\(length) tokens, \(proteins) proteins)"
+            + "\(length) tokens, \(proteins) proteins; constant-attention control: pearson "
+            + "\(fixed(controlCorrelation.pearson)) spearman \(fixed(controlCorrelation.spearman)))"
         matrix.comments = ["protein-performer similarity matrix"] + matrix.comments + [
             "model \(modelPath) (\(kind))",
             "corpus \(corpus.joined(separator: " ")): \(proteins) proteins, \(mass.windows) windows of \(length) tokens",
             "vs \(blosumPath) over \(correlation.pairs) off-diagonal pairs: Pearson r = \(fixed(correlation.pearson)), Spearman rho = \(fixed(correlation.spearman))",
+            "constant-attention control (every query attends evenly to the positions it sees; composition only): Pearson r = \(fixed(controlCorrelation.pearson)), Spearman rho = \(fixed(controlCorrelation.spearman))",
         ]
 
         let sink = try OutputSink(path: out)
@@ -159,6 +167,8 @@ struct SimilarityCommand: ParsableCommand {
                 ("pearson", JSONText.number(correlation.pearson)),
                 ("spearman", JSONText.number(correlation.spearman)),
                 ("pairs", JSONText.number(correlation.pairs)),
+                ("control_pearson", JSONText.number(controlCorrelation.pearson)),
+                ("control_spearman", JSONText.number(controlCorrelation.spearman)),
             ]))
         }
         if let heatmap {
@@ -184,14 +194,23 @@ struct SimilarityCommand: ParsableCommand {
     }
 
     /// Reads the corpus into windows and the model's attention into an `AttentionTypeMass`.
-    private func accumulate(model: PerformerLM, length: Int) throws -> (AttentionTypeMass, proteins: Int) {
+    /// The constant-attention control (`AttentionTypeMass.constantAttention`) is accumulated on the
+    /// same windows.
+    private func accumulate(model: PerformerLM, length: Int)
+        throws -> (AttentionTypeMass, control: AttentionTypeMass, proteins: Int)
+    {
         let similarity = try AttentionSimilarity(model: model, batch: batch, length: length)
+        let causal = model.configuration.causal
+        var control = AttentionTypeMass.constantAttention(types: model.configuration.vocabSize)
         var single: AttentionSimilarity?  // for the real rows of a last, partial batch
         var packer = Packer(configuration: PackerConfiguration(windowLength: length, layout: .concatenate), seed: 0)
         let tokenizer = Tokenizer()
         var proteins = 0
         func drain() throws {
             while let window = packer.nextBatch(size: batch) {
+                for row in 0..<window.windows {
+                    window.row(row).withUnsafeBufferPointer { control.addConstantAttention(window: $0, causal: causal) }
+                }
                 if window.windows == batch {
                     similarity.add(tokens: window.tokens)
                 } else {
@@ -218,7 +237,7 @@ struct SimilarityCommand: ParsableCommand {
         guard mass.windows > 0 else {
             throw CommandFailure("no residues in \(corpus.joined(separator: ", "))")
         }
-        return (mass, proteins)
+        return (mass, control, proteins)
     }
 
     private func fixed(_ x: Double) -> String {
