@@ -48,7 +48,9 @@ for r in json.load(sys.stdin):
     for attention in favor-relu favor-softmax; do
       for objective in mlm causal; do
         line=$(python3 Benchmarks/train_pytorch.py --attention $attention --objective $objective --length "$length" \
-                 --batch "$batch" --steps "$STEPS" 2>/dev/null || echo '{"error": "failed"}')
+                 --batch "$batch" --steps "$STEPS" 2>/dev/null | grep '^{' | tail -n 1 || true)
+        # performer-pytorch prints a notice on stdout for causal models; only the JSON line counts.
+        [ -n "$line" ] || line='{"error": "failed"}'
         echo "$line" >> "$OUT/train-pytorch.jsonl"
         echo "$line" | python3 -c '
 import json, sys
