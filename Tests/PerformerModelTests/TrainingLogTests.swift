@@ -107,6 +107,9 @@ import Testing
                 == "step  0/10  loss -  - tok/s  ETA --:--:--")
         #expect(ProgressLine.format(step: 10, totalSteps: 10, loss: .nan, tokensPerSecond: 999.4, etaSeconds: 0)
                 == "step 10/10  loss nan  999 tok/s  ETA 0:00:00")
+        // A --time-limit-only run has no step count: no total, ETA from the time left.
+        #expect(ProgressLine.format(step: 1431, totalSteps: nil, loss: 2.66951, tokensPerSecond: 27515, etaSeconds: 0)
+                == "step 1431  loss 2.6695  27,515 tok/s  ETA 0:00:00")
     }
 
     @Test func durationsAndGrouping() {

@@ -53,14 +53,20 @@ public struct ProgressLine {
     }
 
     /// The progress text. The step is right-aligned to the width of `totalSteps` so the line
-    /// does not jump; loss has 4 decimals; tokens/s is rounded with thousands separators; the
-    /// ETA is `h:mm:ss` (`--:--:--` when unknown); `val ppl` (2 decimals) only when known.
-    /// Missing or non-finite loss and throughput print as `-` and `nan`/`inf`.
-    public static func format(step: Int, totalSteps: Int, loss: Double?, tokensPerSecond: Double?,
+    /// does not jump (`step N` alone when the run has no step count, e.g. `--time-limit` only);
+    /// loss has 4 decimals; tokens/s is rounded with thousands separators; the ETA is `h:mm:ss`
+    /// (`--:--:--` when unknown); `val ppl` (2 decimals) only when known. Missing or non-finite
+    /// loss and throughput print as `-` and `nan`/`inf`.
+    public static func format(step: Int, totalSteps: Int?, loss: Double?, tokensPerSecond: Double?,
                               etaSeconds: Double?, validationPerplexity: Double? = nil) -> String {
-        let total = String(totalSteps)
         let current = String(step)
-        var parts = ["step " + String(repeating: " ", count: max(0, total.count - current.count)) + current + "/" + total]
+        var parts: [String]
+        if let totalSteps {
+            let total = String(totalSteps)
+            parts = ["step " + String(repeating: " ", count: max(0, total.count - current.count)) + current + "/" + total]
+        } else {
+            parts = ["step " + current]
+        }
         parts.append("loss " + decimal(loss, places: 4))
         parts.append(grouped(tokensPerSecond) + " tok/s")
         parts.append("ETA " + duration(etaSeconds))

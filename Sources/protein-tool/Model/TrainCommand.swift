@@ -206,7 +206,6 @@ struct TrainCommand: ParsableCommand {
                 kill(getpid(), SIGKILL)
             }
             guard !quiet else { return }
-            let total = p.totalSteps ?? p.step
             var eta: Double?
             if let steps = p.totalSteps {
                 eta = ProgressLine.eta(stepsDone: p.step - startStep, totalSteps: steps - startStep, elapsedSeconds: p.elapsed - startElapsed)
@@ -217,7 +216,7 @@ struct TrainCommand: ParsableCommand {
             }
             progress.update(
                 ProgressLine.format(
-                    step: p.step, totalSteps: total, loss: p.loss, tokensPerSecond: p.tokensPerSecond, etaSeconds: eta,
+                    step: p.step, totalSteps: p.totalSteps, loss: p.loss, tokensPerSecond: p.tokensPerSecond, etaSeconds: eta,
                     validationPerplexity: trainer.lastValidation?.perplexity),
                 isLogStep: p.isLogStep)
             if let v = p.validationPerplexity, lastValidationShown != p.step {
