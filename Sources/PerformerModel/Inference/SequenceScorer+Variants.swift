@@ -172,7 +172,7 @@ extension SequenceScorer {
     }
 
     func maskedMarginals(_ variants: [VariantSet], residues: [TokenID]) -> [VariantScore] {
-        let length = residues.count + 2, vocab = model.configuration.vocabSize
+        let vocab = model.configuration.vocabSize
         // One row per distinct set of masked positions.
         var rowOf: [[Int]: Int] = [:]
         var maskSets: [[Int]] = []
@@ -185,25 +185,10 @@ extension SequenceScorer {
         }
         // logProbabilities[row][position] = full log-softmax at that masked position.
         var logProbabilities = [[Int: [Double]]](repeating: [:], count: maskSets.count)
-        let step = Swift.min(rows(length: length), maskSets.count)
-        let workspace = cache.workspace(batch: step, length: length)
-        let window = Self.windowTokens(residues)
-        var tokens = [TokenID](repeating: Alphabet.pad, count: step * length)
-        for start in stride(from: 0, to: maskSets.count, by: step) {
-            let real = Swift.min(step, maskSets.count - start)
-            for r in 0..<step {
-                tokens.replaceSubrange(r * length ..< (r + 1) * length, with: window)
-                if r < real {
-                    for position in maskSets[start + r] { tokens[r * length + position] = Alphabet.mask }
-                }
-            }
-            model.forward(tokens: tokens, workspace: workspace)
-            for r in 0..<real {
-                for position in maskSets[start + r] {
-                    // residue `position` (1-based) is token `position` of the row
-                    let z = UnsafePointer(workspace.logits.data + (r * length + position) * vocab)
-                    logProbabilities[start + r][position] = LogSoftmax.logProbabilities(z, vocab: vocab)
-                }
+        forEachMaskedRow(residues, maskSets: maskSets) { row, logits in
+            for position in maskSets[row] {
+                // residue `position` (1-based) is token `position` of the row
+                logProbabilities[row][position] = LogSoftmax.logProbabilities(logits + position * vocab, vocab: vocab)
             }
         }
         return variants.map { variant in

@@ -208,33 +208,44 @@ public final class SequenceScorer {
         return results.map { $0! }
     }
 
-    /// `pll` for one protein: every residue position masked once, `rows` masked copies per pass;
-    /// the last pass is completed with unmasked filler rows (rows are independent) so that one
-    /// workspace serves the protein.
+    /// `pll` for one protein: every residue position masked once (`forEachMaskedRow`).
     func pseudoLogLikelihood(_ residues: [TokenID]) -> SequenceScore {
-        let n = residues.count, length = n + 2, vocab = model.configuration.vocabSize
-        let positions = (0..<n).filter { Alphabet.isResidue(residues[$0]) }
-        var logProbabilities = [Double?](repeating: nil, count: n)
-        if !positions.isEmpty {
-            let step = Swift.min(rows(length: length), positions.count)
-            let workspace = cache.workspace(batch: step, length: length)
-            let window = Self.windowTokens(residues)
-            var tokens = [TokenID](repeating: Alphabet.pad, count: step * length)
-            for start in stride(from: 0, to: positions.count, by: step) {
-                let real = Swift.min(step, positions.count - start)
-                for r in 0..<step {
-                    tokens.replaceSubrange(r * length ..< (r + 1) * length, with: window)
-                    if r < real { tokens[r * length + positions[start + r] + 1] = Alphabet.mask }
-                }
-                model.forward(tokens: tokens, workspace: workspace)
-                for r in 0..<real {
-                    let p = positions[start + r]
-                    let z = UnsafePointer(workspace.logits.data + (r * length + p + 1) * vocab)
-                    logProbabilities[p] = LogSoftmax.logProbability(z, of: residues[p], vocab: vocab)
-                }
-            }
+        let vocab = model.configuration.vocabSize
+        let positions = residues.indices.filter { Alphabet.isResidue(residues[$0]) }
+        var logProbabilities = [Double?](repeating: nil, count: residues.count)
+        // residue p (0-based) is token p + 1 of the row
+        forEachMaskedRow(residues, maskSets: positions.map { [$0 + 1] }) { set, logits in
+            let p = positions[set]
+            logProbabilities[p] = LogSoftmax.logProbability(logits + (p + 1) * vocab, of: residues[p], vocab: vocab)
         }
         return makeScore(.pll, residues, logProbabilities, end: nil)
+    }
+
+    /// Runs `residues` (read as `<cls> r_1 … r_n <sep>`) once per entry of `maskSets`, with that
+    /// entry's token positions set to `<mask>`, `rows(length:)` rows per pass; the last pass is
+    /// completed with unmasked filler rows (rows are independent) so that one workspace serves
+    /// every pass. `read(set, logits)` gets each mask set's index and its row's logits
+    /// [length, vocab]. Nothing runs when `maskSets` is empty.
+    func forEachMaskedRow(
+        _ residues: [TokenID], maskSets: [[Int]], read: (_ set: Int, _ logits: UnsafePointer<Float>) -> Void
+    ) {
+        guard !maskSets.isEmpty else { return }
+        let length = residues.count + 2, vocab = model.configuration.vocabSize
+        let step = Swift.min(rows(length: length), maskSets.count)
+        let workspace = cache.workspace(batch: step, length: length)
+        let window = Self.windowTokens(residues)
+        var tokens = [TokenID](repeating: Alphabet.pad, count: step * length)
+        for start in stride(from: 0, to: maskSets.count, by: step) {
+            let real = Swift.min(step, maskSets.count - start)
+            for r in 0..<step {
+                tokens.replaceSubrange(r * length ..< (r + 1) * length, with: window)
+                if r < real {
+                    for position in maskSets[start + r] { tokens[r * length + position] = Alphabet.mask }
+                }
+            }
+            model.forward(tokens: tokens, workspace: workspace)
+            for r in 0..<real { read(start + r, UnsafePointer(workspace.logits.data + r * length * vocab)) }
+        }
     }
 
     func makeScore(_ method: ScoringMethod, _ residues: [TokenID], _ logProbabilities: [Double?], end: Double?) -> SequenceScore {

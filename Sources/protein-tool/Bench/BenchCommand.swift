@@ -1,4 +1,5 @@
 import ArgumentParser
+import PerformerModel
 
 /// `protein-tool bench …`: throughput and memory benchmarks. Results go to BENCHMARKS.md with the
 /// command, the machine and the date; they are never asserted in unit tests.
@@ -18,6 +19,19 @@ enum BenchFormat: String, ExpressibleByArgument, CaseIterable {
 enum BenchList {
     static func items(_ raw: [String]) -> [String] {
         raw.flatMap { $0.split(separator: ",").map { String($0).trimmingWhitespace() } }.filter { !$0.isEmpty }
+    }
+
+    /// The model kernels of a `--kernels` list (favor-relu, favor-softmax, exact; `identity` has
+    /// no model). An empty list or another name is a usage error.
+    static func modelKernels(_ raw: [String]) throws -> [AttentionKind] {
+        let names = items(raw)
+        guard !names.isEmpty else { throw ValidationError("--kernels needs at least one value") }
+        return try names.map {
+            guard let kind = AttentionKind(rawValue: $0), kind != .identity else {
+                throw ValidationError("--kernels: unknown kernel '\($0)' (favor-relu, favor-softmax, exact)")
+            }
+            return kind
+        }
     }
 
     static func integers(_ raw: [String], flag: String, minimum: Int) throws -> [Int] {

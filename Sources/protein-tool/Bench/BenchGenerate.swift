@@ -66,14 +66,7 @@ struct BenchGenerate: ParsableCommand {
     }
 
     func parsedKernels() throws -> [AttentionKind] {
-        let names = BenchList.items(kernels)
-        guard !names.isEmpty else { throw ValidationError("--kernels needs at least one value") }
-        return try names.map {
-            guard let kind = AttentionKind(rawValue: $0), kind != .identity else {
-                throw ValidationError("--kernels: unknown kernel '\($0)' (favor-relu, favor-softmax, exact)")
-            }
-            return kind
-        }
+        try BenchList.modelKernels(kernels)
     }
 
     /// The positions, sorted ascending, without repeats.

@@ -69,12 +69,7 @@ struct BenchTrain: ParsableCommand {
     }
 
     func parsedKernels() throws -> [AttentionKind] {
-        try BenchList.items(kernels).map {
-            guard let kind = AttentionKind(rawValue: $0), kind != .identity else {
-                throw ValidationError("unknown kernel '\($0)' (favor-relu, favor-softmax, exact)")
-            }
-            return kind
-        }
+        try BenchList.modelKernels(kernels)
     }
 
     func parsedObjectives() throws -> [Objective] {
