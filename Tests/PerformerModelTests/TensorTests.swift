@@ -71,8 +71,24 @@ import ProteinIO
             #expect(visits == [Int](repeating: 1, count: 7))
             #expect(workers.allSatisfy { $0 >= 0 && $0 < policy.workerCount(slices: 7) })
         }
-        let threads = BLAS.threads
-        SliceParallelism.workers(2).run(slices: 4) { _, _ in }
-        #expect(BLAS.threads == threads)
+        let threads = BLAS.configuredThreads
+        SliceParallelism.workers(2).run(slices: 4) { _, _ in #expect(BLAS.threads == 1) }
+        #expect(BLAS.configuredThreads == threads)
+    }
+
+    /// Single-threaded regions nest and overlap across threads: OpenBLAS stays at one thread
+    /// until the last region ends, and the configured count is reported throughout.
+    @Test func singleThreadedRegionsNestAndOverlap() {
+        let configured = BLAS.configuredThreads
+        BLAS.singleThreaded {
+            #expect(BLAS.threads == 1)
+            #expect(BLAS.configuredThreads == configured)
+            SliceParallelism.workers(2).run(slices: 2) { _, _ in
+                BLAS.singleThreaded { #expect(BLAS.threads == 1) }
+                #expect(BLAS.threads == 1)
+            }
+            #expect(BLAS.threads == 1)
+        }
+        #expect(BLAS.configuredThreads == configured)
     }
 }

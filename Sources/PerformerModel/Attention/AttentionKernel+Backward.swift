@@ -9,17 +9,19 @@ extension AttentionKernel {
     ///   - out: what `forward` wrote.
     ///   - query, key, value: the forward's inputs, unchanged.
     ///   - saved: what `forward` filled.
+    ///   - parallelism: as in `forward`.
     public func backward(
         dQuery: Tensor, dKey: Tensor, dValue: Tensor, dOut: Tensor,
-        out: Tensor, query: Tensor, key: Tensor, value: Tensor, saved: Saved
+        out: Tensor, query: Tensor, key: Tensor, value: Tensor, saved: Saved, parallelism: SliceParallelism? = nil
     ) {
         let (slices, l, d) = checkShapes([dQuery, dKey, dValue, dOut, out, query, key, value], saved: saved)
+        let policy = passParallelism(slices: slices, override: parallelism, saved: saved)
         let m = features
         switch kind {
         case .identity:
             Elementwise.add(dOut.data, to: dValue.data, count: dOut.count)
         case .exact:
-            resolvedParallelism(slices: slices).run(slices: slices) { s, worker in
+            policy.run(slices: slices) { s, worker in
                 let offset = s * l * d
                 ExactAttention.backward(
                     dQuery: dQuery.data + offset, dKey: dKey.data + offset, dValue: dValue.data + offset,
@@ -31,7 +33,7 @@ extension AttentionKernel {
             guard let w = randomFeatures?.weights.data else {
                 preconditionFailure("\(kind.rawValue) attention without random features")
             }
-            resolvedParallelism(slices: slices).run(slices: slices) { s, worker in
+            policy.run(slices: slices) { s, worker in
                 let offset = s * l * d
                 let qf = saved.queryFeatures.data + s * l * m, kf = saved.keyFeatures.data + s * l * m
                 let logScale: UnsafeMutablePointer<Float>? = kind == .favorSoftmax ? saved.keyLogScale.data + s * l : nil

@@ -5,16 +5,21 @@ extension AttentionKernel {
     ///   - out: [batch, heads, length, headDim], written.
     ///   - query, key, value: [batch, heads, length, headDim].
     ///   - saved: from `makeSaved(batch:heads:length:)` with the same dimensions; overwritten.
+    ///   - parallelism: how the slices run in this pass (default: the kernel's own policy);
+    ///     `saved` must hold scratch for its workers.
     /// - Complexity: exact O(B·H·L²·d); FAVOR O(B·H·L·m·d) (bidirectional; the causal contraction
     ///   in use is O(L²) until the chunked one is swapped in); identity O(B·H·L·d).
-    public func forward(out: Tensor, query: Tensor, key: Tensor, value: Tensor, saving saved: Saved) {
+    public func forward(
+        out: Tensor, query: Tensor, key: Tensor, value: Tensor, saving saved: Saved, parallelism: SliceParallelism? = nil
+    ) {
         let (slices, l, d) = checkShapes([out, query, key, value], saved: saved)
+        let policy = passParallelism(slices: slices, override: parallelism, saved: saved)
         let m = features
         switch kind {
         case .identity:
             out.copy(from: value)
         case .exact:
-            resolvedParallelism(slices: slices).run(slices: slices) { s, worker in
+            policy.run(slices: slices) { s, worker in
                 ExactAttention.forward(
                     out: out.data + s * l * d, logSumExp: saved.normalizer.data + s * l,
                     query: query.data + s * l * d, key: key.data + s * l * d, value: value.data + s * l * d,
@@ -24,7 +29,7 @@ extension AttentionKernel {
             guard let w = randomFeatures?.weights.data else {
                 preconditionFailure("\(kind.rawValue) attention without random features")
             }
-            resolvedParallelism(slices: slices).run(slices: slices) { s, worker in
+            policy.run(slices: slices) { s, worker in
                 let q = query.data + s * l * d, k = key.data + s * l * d
                 let qf = saved.queryFeatures.data + s * l * m, kf = saved.keyFeatures.data + s * l * m
                 var logScale: UnsafeMutablePointer<Float>? = nil

@@ -22,7 +22,7 @@ extension AttentionKernel {
         /// One scratch area per worker.
         let scratch: [Tensor]
 
-        init(kernel: AttentionKernel, batch: Int, heads: Int, length: Int) {
+        init(kernel: AttentionKernel, batch: Int, heads: Int, length: Int, parallelism: SliceParallelism?) {
             precondition(batch > 0 && heads > 0 && length > 0, "attention needs batch, heads, length > 0")
             self.batch = batch
             self.heads = heads
@@ -42,7 +42,8 @@ extension AttentionKernel {
                 scratchCount = 2 * l * m + AttentionKernel.contractionWorkspaceCount(
                     causal: kernel.causal, length: l, features: m, headDim: d, chunk: kernel.chunk)
             }
-            let workers = kernel.resolvedParallelism(slices: batch * heads).workerCount(slices: batch * heads)
+            let slices = batch * heads
+            let workers = (parallelism ?? kernel.resolvedParallelism(slices: slices)).workerCount(slices: slices)
             scratch = (0..<workers).map { _ in Tensor(shape: [scratchCount]) }
         }
 
@@ -55,8 +56,10 @@ extension AttentionKernel {
         public var scratchByteCount: Int { 4 * scratch.reduce(0) { $0 + $1.count } }
     }
 
-    /// Buffers for inputs of shape [batch, heads, length, headDim].
-    public func makeSaved(batch: Int, heads: Int, length: Int) -> Saved {
-        Saved(kernel: self, batch: batch, heads: heads, length: length)
+    /// Buffers for inputs of shape [batch, heads, length, headDim], with scratch for as many
+    /// workers as `parallelism` (default: the kernel's own policy) uses. Passes that run with a
+    /// policy of more workers than that trap.
+    public func makeSaved(batch: Int, heads: Int, length: Int, parallelism: SliceParallelism? = nil) -> Saved {
+        Saved(kernel: self, batch: batch, heads: heads, length: length, parallelism: parallelism)
     }
 }

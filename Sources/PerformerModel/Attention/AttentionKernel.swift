@@ -82,4 +82,13 @@ public struct AttentionKernel {
     func resolvedParallelism(slices: Int) -> SliceParallelism {
         parallelism ?? .automatic(slices: slices)
     }
+
+    /// The policy of one pass: `override` when given, else the kernel's own; checks that `saved`
+    /// holds scratch for every worker it uses.
+    func passParallelism(slices: Int, override: SliceParallelism?, saved: Saved) -> SliceParallelism {
+        let policy = override ?? resolvedParallelism(slices: slices)
+        requireAlways(policy.workerCount(slices: slices) <= saved.scratch.count,
+                      "attention pass on \(policy.workerCount(slices: slices)) workers, saved buffers have scratch for \(saved.scratch.count)")
+        return policy
+    }
 }

@@ -53,6 +53,9 @@ extension PerformerLM {
     /// and consumes part of it (the FFN pre-activations become GELU'(u)): one backward per forward.
     func backward(tokens: UnsafeBufferPointer<TokenID>, workspace ws: Workspace) {
         let c = configuration
+        let elementwise = elementwise(for: ws)
+        let gradients = gradientBase(for: ws)
+        func gradient(_ offset: Int) -> UnsafeMutablePointer<Float> { gradients + offset }
         let n = ws.rows, d = c.dim, f = c.ffnDim, v = c.vocabSize
         let heads = c.heads, headDim = c.headDim, batch = ws.batch, length = ws.length
         let last = 2 * c.layers
@@ -121,7 +124,8 @@ extension PerformerLM {
             ws.dValue.zero()
             kernels[layer].backward(
                 dQuery: ws.dQuery, dKey: ws.dKey, dValue: ws.dValue, dOut: ws.dAttention, out: ws.attention[layer],
-                query: ws.query[layer], key: ws.key[layer], value: ws.value[layer], saved: ws.saved[layer])
+                query: ws.query[layer], key: ws.key[layer], value: ws.value[layer], saved: ws.saved[layer],
+                parallelism: ws.isWorker ? .serial : nil)
             // q, k, v = RoPE(h·W + b): dW += hᵀ·dproj, db += Σ dproj, dh = Σ dproj·Wᵀ
             LayerNorm.normalize(
                 out: ws.normalized.data, mean: ws.normMean.data + statsAttn, rstd: ws.normRstd.data + statsAttn,
@@ -146,6 +150,9 @@ extension PerformerLM {
         _ ws: Workspace, dHead: Tensor, weight: Int, bias: Int, rotated: Bool, accumulate: Bool
     ) {
         let c = configuration
+        let elementwise = elementwise(for: ws)
+        let gradients = gradientBase(for: ws)
+        func gradient(_ offset: Int) -> UnsafeMutablePointer<Float> { gradients + offset }
         HeadLayout.merge(out: ws.dProjection.data, input: dHead.data, batch: ws.batch, length: ws.length,
                          heads: c.heads, headDim: c.headDim, inverseRotary: rotated ? ws.rotary : nil,
                          parallelism: elementwise)

@@ -12,6 +12,7 @@ extension PerformerLM {
     public func forward(tokens: UnsafeBufferPointer<TokenID>, workspace ws: Workspace) {
         check(ws, tokens: tokens.count)
         let c = configuration
+        let elementwise = elementwise(for: ws)
         let n = ws.rows, d = c.dim, f = c.ffnDim, v = c.vocabSize, eps = c.layerNormEpsilon
         // x₀ = E[tokens]                                                    [N, D]
         Embedding.forward(out: ws.residual.data, tokens: tokens, weight: value(offsets.embedding), vocab: v, dim: d)
@@ -34,7 +35,7 @@ extension PerformerLM {
             // a = Attention(q, k, v)                                        [B, H, L, dh]
             kernels[layer].forward(
                 out: ws.attention[layer], query: ws.query[layer], key: ws.key[layer], value: ws.value[layer],
-                saving: ws.saved[layer])
+                saving: ws.saved[layer], parallelism: ws.isWorker ? .serial : nil)
             // x_mid = x + merge(a)·Wo + bo                                  [N, D]
             HeadLayout.merge(
                 out: ws.projection.data, input: ws.attention[layer].data, batch: ws.batch, length: ws.length,
@@ -108,6 +109,7 @@ extension PerformerLM {
     /// dest = split(h·W + b), rotated when `rotate`: one of q, k, v of the current block.
     private func project(_ ws: Workspace, weight: Int, bias: Int, into dest: Tensor, rotate: Bool) {
         let c = configuration
+        let elementwise = elementwise(for: ws)
         Linear.forward(out: ws.projection.data, input: ws.normalized.data, weight: value(weight), bias: value(bias),
                        rows: ws.rows, inputs: c.dim, outputs: c.dim)
         HeadLayout.split(out: dest.data, input: ws.projection.data, batch: ws.batch, length: ws.length,

@@ -75,12 +75,23 @@ extension PerformerLM {
         /// Gradient of the logits [N, V].
         let dLogits: Tensor
 
-        init(model: PerformerLM, batch: Int, length: Int) {
+        /// A worker workspace runs every pass on the calling thread alone: elementwise passes and
+        /// attention slices serially, and it expects OpenBLAS at one thread (the caller sets it;
+        /// see `BatchWorkers`). Several worker workspaces of one model may then run passes at the
+        /// same time, one per thread. A plain workspace spreads each pass over the cores itself.
+        public let isWorker: Bool
+        /// Where `backward` accumulates: the model's `parameters.gradients` when nil, else this
+        /// private buffer (same layout), so that concurrent workers never write the same memory.
+        let privateGradients: Tensor?
+
+        init(model: PerformerLM, batch: Int, length: Int, worker: Bool = false, privateGradients: Bool = false) {
             requireAlways(batch >= 1 && length >= 1, "a workspace needs batch ≥ 1 and length ≥ 1")
             let c = model.configuration
             self.configuration = c
             self.batch = batch
             self.length = length
+            self.isWorker = worker
+            self.privateGradients = privateGradients ? Tensor(shape: [model.parameters.count]) : nil
             let n = batch * length, d = c.dim, f = c.ffnDim, v = c.vocabSize, layers = c.layers
             let headShape = [batch, c.heads, length, c.headDim]
             logits = Tensor(shape: [batch, length, v])
@@ -92,7 +103,9 @@ extension PerformerLM {
             value = (0..<layers).map { _ in Tensor(shape: headShape) }
             attention = (0..<layers).map { _ in Tensor(shape: headShape) }
             ffnInput = Tensor(shape: [layers, n, f])
-            saved = model.kernels.map { $0.makeSaved(batch: batch, heads: c.heads, length: length) }
+            saved = model.kernels.map {
+                $0.makeSaved(batch: batch, heads: c.heads, length: length, parallelism: worker ? .serial : nil)
+            }
             rotary = RotaryEmbedding(length: length, headDim: c.headDim, base: c.rotaryBase)
             normalized = Tensor(shape: [n, d])
             projection = Tensor(shape: [n, d])
@@ -122,6 +135,7 @@ extension PerformerLM {
                                      dResidual, dNormalized, dProjection, dQuery, dKey, dValue, dAttention, dLogits,
                                      rotary.cosines, rotary.sines]
             tensors += query + key + value + attention
+            if let privateGradients { tensors.append(privateGradients) }
             return 4 * tensors.reduce(0) { $0 + $1.count }
                 + saved.reduce(0) { $0 + $1.savedByteCount + $1.scratchByteCount }
         }
@@ -130,6 +144,14 @@ extension PerformerLM {
     /// A workspace for batches of `batch` windows of `length` tokens (any length ≥ 1).
     public func makeWorkspace(batch: Int, length: Int) -> Workspace {
         Workspace(model: self, batch: batch, length: length)
+    }
+
+    /// A worker workspace (`Workspace.isWorker`): its passes run on the calling thread alone, with
+    /// OpenBLAS at one thread, so that several workers can run at once. With `privateGradients`,
+    /// its backward accumulates into a buffer of its own instead of the model's
+    /// `parameters.gradients`; without, it may only run forward passes concurrently with other workers.
+    public func makeWorkerWorkspace(batch: Int, length: Int, privateGradients: Bool = false) -> Workspace {
+        Workspace(model: self, batch: batch, length: length, worker: true, privateGradients: privateGradients)
     }
 
     /// The bytes `makeWorkspace(batch:length:)` would allocate for a model of `configuration`

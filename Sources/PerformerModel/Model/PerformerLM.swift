@@ -22,8 +22,10 @@ import ProteinIO
 /// lives in a `Workspace` made once per (batch, length). Passes: `forward`, `loss`,
 /// `lossAndGradients` (in `PerformerLM+Forward.swift` / `+Backward.swift`).
 ///
-/// Not thread-safe: one pass at a time per model (the kernels set OpenBLAS's thread count while
-/// they run).
+/// One pass at a time per model on plain workspaces (the kernels set OpenBLAS's thread count
+/// while they run). Passes on distinct worker workspaces (`makeWorkerWorkspace`) may run at the
+/// same time, one per thread, with OpenBLAS set to one thread around them (`BatchWorkers` does
+/// both); backward passes need worker workspaces with private gradients.
 public final class PerformerLM {
     public let configuration: PerformerConfiguration
     /// All parameters and their gradients (see `ParameterStore` for names, shapes and layout).
@@ -160,9 +162,18 @@ extension PerformerLM {
     @inline(__always)
     func value(_ offset: Int) -> UnsafeMutablePointer<Float> { parameters.values.data + offset }
 
-    /// Parameter gradients at `offset`.
+    /// Start of the gradient buffer `workspace`'s backward accumulates into: its private one
+    /// (worker workspaces made with `privateGradients`), else the model's.
     @inline(__always)
-    func gradient(_ offset: Int) -> UnsafeMutablePointer<Float> { parameters.gradients.data + offset }
+    func gradientBase(for workspace: Workspace) -> UnsafeMutablePointer<Float> {
+        workspace.privateGradients?.data ?? parameters.gradients.data
+    }
+
+    /// The elementwise policy of a pass on `workspace`: serial on a worker workspace.
+    @inline(__always)
+    func elementwise(for workspace: Workspace) -> SliceParallelism {
+        workspace.isWorker ? .serial : elementwise
+    }
 }
 
 /// Traps with `message` unless `condition` holds, in every build. The model's API-boundary checks

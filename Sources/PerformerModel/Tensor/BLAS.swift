@@ -1,4 +1,5 @@
 import COpenBLAS
+import Foundation
 
 /// Thin wrappers over OpenBLAS. Row-major throughout.
 public enum BLAS {
@@ -48,13 +49,46 @@ extension BLAS {
         }
     }
 
-    /// The number of threads OpenBLAS uses inside one call. Setting it is process-wide; the
-    /// attention kernels set it to 1 while they run slices on several workers themselves, and
-    /// restore it afterwards (see `SliceParallelism`).
+    /// The number of threads OpenBLAS uses inside one call, right now. Setting it is
+    /// process-wide; code that runs work on several threads itself uses `singleThreaded` instead,
+    /// which nests and restores the count safely.
     public static var threads: Int {
         get { Int(openblas_get_num_threads()) }
         set { openblas_set_num_threads(Int32(Swift.max(newValue, 1))) }
     }
+
+    /// OpenBLAS's thread count outside `singleThreaded` regions: the count the process was
+    /// started with (OPENBLAS_NUM_THREADS, else one per core) unless someone set `threads`.
+    public static var configuredThreads: Int {
+        regionLock.lock()
+        defer { regionLock.unlock() }
+        return regionDepth > 0 ? threadsOutsideRegions : threads
+    }
+
+    /// Runs `body` with OpenBLAS at one thread per call, for callers that run work on several
+    /// threads themselves (slice workers, batch workers). Regions may nest and may overlap on
+    /// different threads: the count becomes 1 when the first region starts and is restored when
+    /// the last one ends, so no region sees it change in the middle.
+    public static func singleThreaded<R>(_ body: () throws -> R) rethrows -> R {
+        regionLock.lock()
+        if regionDepth == 0 {
+            threadsOutsideRegions = threads
+            threads = 1
+        }
+        regionDepth += 1
+        regionLock.unlock()
+        defer {
+            regionLock.lock()
+            regionDepth -= 1
+            if regionDepth == 0 { threads = threadsOutsideRegions }
+            regionLock.unlock()
+        }
+        return try body()
+    }
+
+    private static let regionLock = NSLock()
+    nonisolated(unsafe) private static var regionDepth = 0
+    nonisolated(unsafe) private static var threadsOutsideRegions = 1
 
     /// Number of processors OpenBLAS detected.
     public static var processors: Int { Int(openblas_get_num_procs()) }

@@ -4,7 +4,7 @@ import Dispatch
 ///
 /// - `serial`: one slice after another on the calling thread; OpenBLAS threads each GEMM itself.
 /// - `workers(n)`: n workers take slices round-robin (worker w runs slices w, w+n, w+2n, …), each
-///   with its own scratch; OpenBLAS is set to one thread for the duration (and restored), so the
+///   with its own scratch; OpenBLAS is at one thread for the duration (`BLAS.singleThreaded`), so the
 ///   elementwise work (exp, normalisation) runs in parallel too.
 ///
 /// The assignment of slices to workers is fixed, and every slice is computed by the same code on
@@ -36,16 +36,15 @@ public enum SliceParallelism: Sendable, Equatable {
             for slice in 0..<slices { body(slice, 0) }
             return
         }
-        let savedThreads = BLAS.threads
-        BLAS.threads = 1
-        defer { BLAS.threads = savedThreads }
-        withoutActuallyEscaping(body) { body in
-            let box = UncheckedBox(body)
-            DispatchQueue.concurrentPerform(iterations: workers) { worker in
-                var slice = worker
-                while slice < slices {
-                    box.value(slice, worker)
-                    slice += workers
+        BLAS.singleThreaded {
+            withoutActuallyEscaping(body) { body in
+                let box = UncheckedBox(body)
+                DispatchQueue.concurrentPerform(iterations: workers) { worker in
+                    var slice = worker
+                    while slice < slices {
+                        box.value(slice, worker)
+                        slice += workers
+                    }
                 }
             }
         }

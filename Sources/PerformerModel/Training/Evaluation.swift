@@ -44,14 +44,17 @@ public struct Evaluation: Sendable, Equatable {
     /// - Throws: reader errors from the files.
     public static func run(
         model: PerformerLM, files: [String], split: TrainValidationSplit, side: TrainValidationSplit.Side,
-        length: Int, batch: Int, maxWindows: Int = 0, workspace: PerformerLM.Workspace? = nil
+        length: Int, batch: Int, maxWindows: Int = 0, workers: BatchWorkers? = nil
     ) throws -> Evaluation {
         let labeling: BatchStream.Labeling = model.configuration.causal ? .causal : .masked(Masker.Configuration())
         let stream = BatchStream(
             files: files, split: split, side: side,
             packing: PackerConfiguration(windowLength: length, layout: .concatenate, finalWindow: .pad),
             labeling: labeling, batchSize: batch, seed: maskSeed, cycles: false)
-        let workspace = workspace ?? model.makeWorkspace(batch: batch, length: length)
+        let workers = workers ?? BatchWorkers(
+            model: model, batch: batch, length: length, workers: BatchWorkers.automaticWorkers(batch: batch))
+        requireAlways(workers.model === model && workers.batch == batch && workers.length == length,
+                      "evaluation workers were made for another model or shape")
         var result = Evaluation()
         var current = Batch(batch: batch, length: length)
         while try stream.next(into: &current) {
@@ -65,8 +68,7 @@ public struct Evaluation: Sendable, Equatable {
                 }
             }
             if residues > 0 {
-                let loss = model.loss(
-                    tokens: current.tokens, targets: current.targets, weights: current.weights, workspace: workspace)
+                let loss = workers.loss(tokens: current.tokens, targets: current.targets, weights: current.weights)
                 result.lossSum += loss.sum
                 result.residues += residues
             }

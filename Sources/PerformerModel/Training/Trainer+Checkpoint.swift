@@ -125,11 +125,12 @@ extension Trainer {
     ///     checked; the content is the user's responsibility).
     ///   - steps, timeLimit: new bounds (to extend a finished run); nil keeps the stored ones.
     ///   - reducer: this rank of a data-parallel run (`reducer.size` must equal the stored count).
+    ///   - workers: batch workers for this session (`TrainingConfiguration.workers`, not stored).
     /// - Throws: `CheckpointError` for an unreadable or mismatched file, `TrainingError.resumeMismatch`
     ///   (also for a different number of ranks), `ProteinIOError` when the stream cannot be positioned.
     public static func resume(
         directory: String, corpus: [String]? = nil, steps: Int? = nil, timeLimit: Double? = nil,
-        reducer: any GradientReducer = SingleProcessReducer()
+        reducer: any GradientReducer = SingleProcessReducer(), workers: Int? = nil
     ) throws -> Trainer {
         let path = directory + "/checkpoint.safetensors"
         guard FileManager.default.fileExists(atPath: path) else {
@@ -151,6 +152,7 @@ extension Trainer {
         }
         if let steps { training.steps = steps }
         if let timeLimit { training.timeLimit = timeLimit }
+        training.workers = workers
         try training.validate()
         let files = corpus ?? run.corpus
         guard files.count == run.corpus.count else {

@@ -35,7 +35,8 @@ public final class Trainer {
     public let reducer: any GradientReducer
     let optimizer: AdamW
     let stream: BatchStream
-    let workspace: PerformerLM.Workspace
+    /// The step's forward and backward, split over batch workers (`TrainingConfiguration.workers`).
+    public let workers: BatchWorkers
     /// AdamW's weight-decay ranges (matrices and embedding), computed once.
     let decayMask: [Range<Int>]
     var batch: Batch
@@ -98,7 +99,9 @@ public final class Trainer {
         self.stream = stream
         self.step = step
         self.elapsedBefore = elapsed
-        workspace = model.makeWorkspace(batch: training.batch, length: training.seqLen)
+        workers = BatchWorkers(
+            model: model, batch: training.batch, length: training.seqLen,
+            workers: training.workers ?? BatchWorkers.automaticWorkers(batch: training.batch))
         decayMask = model.parameters.decayRanges
         batch = Batch(batch: training.batch, length: training.seqLen)
     }
@@ -272,15 +275,13 @@ public final class Trainer {
     /// batch. One process: `lossAndGradients` as it is.
     func lossAndReducedGradients() throws -> LossSum {
         guard reducer.isDistributed else {
-            return model.lossAndGradients(
-                tokens: batch.tokens, targets: batch.targets, weights: batch.weights, workspace: workspace)
+            return workers.lossAndGradients(tokens: batch.tokens, targets: batch.targets, weights: batch.weights)
         }
         var localWeight = 0.0
         for w in batch.weights where w != 0 { localWeight += Double(w) }
         let globalWeight = reducer.allReduce(sum: localWeight)
-        let local = model.lossAndGradients(
-            tokens: batch.tokens, targets: batch.targets, weights: batch.weights, workspace: workspace,
-            normalizer: globalWeight)
+        let local = workers.lossAndGradients(
+            tokens: batch.tokens, targets: batch.targets, weights: batch.weights, normalizer: globalWeight)
         let start = Trainer.now()
         reducer.allReduce(sum: model.parameters.gradients.data, count: model.parameters.count)
         intervalReduceSeconds += Trainer.now() - start
@@ -294,7 +295,7 @@ public final class Trainer {
         let evaluation = try Evaluation.run(
             model: model, files: corpus, split: configuration.split, side: .validation,
             length: configuration.seqLen, batch: configuration.batch, maxWindows: configuration.evalWindows,
-            workspace: workspace)
+            workers: workers)
         lastValidation = (step, evaluation.perplexity)
         return evaluation
     }

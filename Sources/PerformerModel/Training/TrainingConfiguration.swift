@@ -41,6 +41,12 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
     public var split: TrainValidationSplit
     /// Proteins longer than this are cropped to a random segment (nil: no crop).
     public var maxProteinLength: Int?
+    /// Batch workers (`BatchWorkers`): each step's windows are split over this many workers, one
+    /// per core, each with single-threaded OpenBLAS; 1 = one pass over the whole batch with
+    /// OpenBLAS threading each product; nil = `BatchWorkers.automaticWorkers` (one per OpenBLAS
+    /// thread, at most one per window). It changes only the rounding, not the run, so it is a
+    /// setting of this session and not stored in checkpoints.
+    public var workers: Int? = nil
 
     public init(
         seqLen: Int = 1024, batch: Int = 8, steps: Int? = nil, timeLimit: Double? = nil, seed: UInt64 = 0,
@@ -111,6 +117,7 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
             throw fail("redraw / eval / checkpoint intervals must be ≥ 0")
         }
         if let maxProteinLength, maxProteinLength < 1 { throw fail("max protein length must be positive") }
+        if let workers, workers < 1 { throw fail("workers must be positive, got \(workers)") }
     }
 
     /// The packer layout used for training windows.

@@ -58,11 +58,17 @@ struct BenchTrain: ParsableCommand {
     @Flag(help: "Time only the forward pass and the loss (no backward, no optimizer step).")
     var forwardOnly = false
 
+    @Option(help: ArgumentHelp(
+        "Batch workers: windows split over this many workers, one per core, each with single-threaded OpenBLAS (1 = one pass over the whole batch, OpenBLAS threads each product). Default: as train, min(batch, OpenBLAS threads).",
+        valueName: "n"))
+    var workers: Int?
+
     @Flag(help: .hidden) var child = false
 
     func validate() throws {
         if steps < 1 { throw ValidationError("--steps must be at least 1") }
         if warmup < 0 { throw ValidationError("--warmup must be ≥ 0") }
+        if let workers, workers < 1 { throw ValidationError("--workers must be at least 1") }
         _ = try parsedKernels()
         _ = try parsedObjectives()
         _ = try parsedShapes()
@@ -107,6 +113,7 @@ struct BenchTrain: ParsableCommand {
                                      "--shapes", "\(length)x\(batch)", "--steps", String(steps), "--warmup", String(warmup),
                                      "--preset", shape.preset.rawValue]
                     if forwardOnly { arguments.append("--forward-only") }
+                    if let workers { arguments += ["--workers", String(workers)] }
                     for (flag, value) in [("--dim", shape.dim), ("--layers", shape.layers), ("--heads", shape.heads),
                                           ("--features", shape.features), ("--ffn-dim", shape.ffnDim)] {
                         if let value { arguments += [flag, String(value)] }
@@ -214,7 +221,9 @@ struct BenchTrain: ParsableCommand {
         shapeOptions.objective = objective
         let configuration = try shapeOptions.configuration()
         let model = PerformerLM(configuration: configuration, seed: 1)
-        let workspace = model.makeWorkspace(batch: batch, length: length)
+        let workers = BatchWorkers(
+            model: model, batch: batch, length: length,
+            workers: self.workers ?? BatchWorkers.automaticWorkers(batch: batch))
         var generator = SeededGenerator(seed: 7)
         let count = batch * length
         var tokens = [TokenID](repeating: 0, count: count)
@@ -229,11 +238,11 @@ struct BenchTrain: ParsableCommand {
         let decay = model.parameters.decayRanges
         func step() {
             guard let optimizer else {
-                _ = model.loss(tokens: tokens, targets: targets, weights: weights, workspace: workspace)
+                _ = workers.loss(tokens: tokens, targets: targets, weights: weights)
                 return
             }
             model.parameters.zeroGradients()
-            _ = model.lossAndGradients(tokens: tokens, targets: targets, weights: weights, workspace: workspace)
+            _ = workers.lossAndGradients(tokens: tokens, targets: targets, weights: weights)
             GradientClipping.clip(model.parameters.gradients.data, count: model.parameters.count, maxNorm: 1)
             optimizer.step(values: model.parameters.values.data, gradients: model.parameters.gradients.data,
                            count: model.parameters.count, learningRate: 1e-4, decayMask: decay)
@@ -247,6 +256,6 @@ struct BenchTrain: ParsableCommand {
         }
         let flops = BenchTrain.stepFlops(configuration, length: length, batch: batch, forwardOnly: forwardOnly)
         print(BenchTrain.linePrefix + "seconds=\(Clock.median(times)) peak=\(ProcessMemory.peakResidentBytes()) "
-              + "flops=\(flops) parameters=\(model.parameters.count) load=\(load)")
+              + "flops=\(flops) parameters=\(model.parameters.count) load=\(load) workers=\(workers.workerCount)")
     }
 }

@@ -32,6 +32,12 @@ struct TrainCommand: ParsableCommand {
             loss is checked every step: a NaN or infinite loss or gradient stops the run with a message, before
             the bad update, leaving the last checkpoint intact.
 
+            Cores: each step's --batch windows are split over --workers workers (default one per OpenBLAS
+            thread, i.e. per core unless OPENBLAS_NUM_THREADS says otherwise), which run their forward and
+            backward passes at the same time with single-threaded OpenBLAS; their gradients are added before
+            the update. This is the same step as one pass over the whole batch up to rounding. With --batch 1
+            the one window's products are threaded by OpenBLAS instead.
+
             --distributed (data-parallel over MPI; needs a build with PROTEIN_PERFORMER_MPI=1, see
             docs/distributed.md): run as `mpirun -np N protein-tool train … --distributed`. Rank r streams the
             train-side proteins whose position k in each pass has k mod N = r, computes gradients on its own
@@ -77,6 +83,9 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .customLong("validation-fraction"), help: "Share of proteins held out for validation.") var validationFraction: Double = 0.05
     @Option(name: .customLong("split-seed"), help: "Seed of the train/validation split.") var splitSeed: UInt64 = 0
     @Option(name: .customLong("max-protein-length"), help: "Crop longer proteins to a random segment of this many residues.") var maxProteinLength: Int?
+    @Option(help: ArgumentHelp(
+        "Split each step's windows over n workers, one per core, each with single-threaded OpenBLAS (1: one pass over the whole batch, OpenBLAS threads each product). Default: min(--batch, OpenBLAS threads); OPENBLAS_NUM_THREADS=1 means 1.",
+        valueName: "n")) var workers: Int?
 
     @Flag(help: "Continue the run saved in --out.")
     var resume = false
@@ -158,18 +167,20 @@ struct TrainCommand: ParsableCommand {
         let existing = FileManager.default.fileExists(atPath: out + "/checkpoint.safetensors")
         if resume {
             return try Trainer.resume(
-                directory: out, corpus: corpus.isEmpty ? nil : corpus, steps: steps, timeLimit: timeLimit, reducer: reducer)
+                directory: out, corpus: corpus.isEmpty ? nil : corpus, steps: steps, timeLimit: timeLimit, reducer: reducer,
+                workers: workers)
         }
         if existing {
             throw ValidationError("\(out) already holds a training run: pass --resume to continue it, or choose another --out")
         }
-        let training = TrainingConfiguration(
+        var training = TrainingConfiguration(
             seqLen: seqLen, batch: batch, steps: steps, timeLimit: timeLimit, seed: seed, learningRate: lr,
             warmupSteps: warmup, minLearningRateRatio: minLRRatio, weightDecay: weightDecay, clipNorm: clip,
             redrawEvery: redrawEvery, logEvery: logEvery, evalEvery: evalEvery, evalWindows: evalWindows,
             checkpointEvery: checkpointEvery,
             split: TrainValidationSplit(validationFraction: validationFraction, seed: splitSeed),
             maxProteinLength: maxProteinLength)
+        training.workers = workers
         return try Trainer(
             model: try shape.configuration(), modelSeed: modelSeed ?? seed, training: training,
             corpus: corpus, directory: out, reducer: reducer)
@@ -195,7 +206,8 @@ struct TrainCommand: ParsableCommand {
             printToStandardError(
                 "\(resume ? "resuming at step \(trainer.step)" : "training") \(kind) \(c.attention.rawValue): dim \(c.dim), "
                     + "\(c.layers) layers, \(c.heads) heads, m \(c.features), \(c.parameterCount) parameters; "
-                    + "L \(t.seqLen), batch \(t.batch)\(ranks > 1 ? " per rank × \(ranks) ranks" : ""), \(budget) → \(out)")
+                    + "L \(t.seqLen), batch \(t.batch)\(ranks > 1 ? " per rank × \(ranks) ranks" : "")"
+                    + "\(trainer.workers.workerCount > 1 ? " on \(trainer.workers.workerCount) workers" : ""), \(budget) → \(out)")
         }
         var progress = ProgressLine(isTerminal: isatty(STDERR_FILENO) != 0)
         var lastValidationShown: Int?
