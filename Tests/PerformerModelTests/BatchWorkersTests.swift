@@ -114,6 +114,7 @@ import ProteinIO
         #expect(model.parameters.gradients.array.allSatisfy { $0 == 0 })
         let own = worker.privateGradients?.array ?? []
         #expect(BatchWorkersTests.normwiseError(own, expectedGradients) <= 1e-5, "\(kind) causal \(causal)")
+        model.forward(tokens: data.tokens, workspace: worker)
         #expect(BatchWorkersTests.normwiseError(worker.logits.array, logits.logits.array) <= 1e-5)
     }
 }

@@ -185,6 +185,29 @@ import Testing
         }
     }
 
+    /// One-pass scoring on 2 or 3 workers (passes spread over worker workspaces) == on one, for
+    /// a masked LM and a causal LM, with several length groups and chunks of `rowsPerPass`.
+    @Test(arguments: [false, true])
+    func workersGiveTheSameScores(causal: Bool) throws {
+        let model = Self.model(.favorSoftmax, causal: causal, seed: 34)
+        let proteins = (0..<9).map { Self.protein([5, 9, 9, 14, 5, 9, 30, 5, 40][$0], seed: 40 + UInt64($0)) }
+        let method: ScoringMethod = causal ? .causal : .wtMarginal
+        let serial = try SequenceScorer(model: model, rowsPerPass: 2, workers: 1).score(proteins: proteins, method: method)
+        for workers in [2, 3] {
+            let scorer = SequenceScorer(model: model, rowsPerPass: 2, workers: workers)
+            let spread = try scorer.score(proteins: proteins, method: method)
+            #expect(scorer.workspacesMade >= 2)
+            for (a, b) in zip(serial, spread) {
+                #expect(a.length == b.length && a.scored == b.scored)
+                #expect(abs(a.logLikelihood - b.logLikelihood) <= 1e-5 * abs(a.logLikelihood), "workers \(workers)")
+                for (x, y) in zip(a.residueLogProbabilities, b.residueLogProbabilities) {
+                    #expect(abs((x ?? 0) - (y ?? 0)) <= 1e-5)
+                }
+                #expect(abs((a.endLogProbability ?? 0) - (b.endLogProbability ?? 0)) <= 1e-5)
+            }
+        }
+    }
+
     // MARK: Methods, tokens, windows
 
     @Test func methodsThatDoNotFitTheModelAreErrors() throws {

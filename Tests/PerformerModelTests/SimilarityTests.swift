@@ -124,7 +124,7 @@ import ProteinIO
         PerformerLMTests.randomize(model, seed: 71)
         let batch = 2, l = 150, t = configuration.vocabSize
         let tokens = PerformerLMTests.batch(batch * l, seed: 72).tokens
-        let similarity = try AttentionSimilarity(model: model, batch: batch, length: l)
+        let similarity = try AttentionSimilarity(model: model, batch: batch, length: l, workers: 1)
         similarity.add(tokens: tokens)
         let ws = similarity.workspace
         let mass = similarity.mass
@@ -160,6 +160,26 @@ import ProteinIO
                     #expect(abs(row - mass.tokenCounts[a]) <= 1e-4 * max(1, mass.tokenCounts[a]), "row \(a)")
                 }
             }
+        }
+    }
+
+    /// Window groups on 2 and 3 workers (each its own forward pass and slices) give the mass of
+    /// one pass over the whole batch, within 1e-5 relative (normwise), every kind and direction.
+    @Test(arguments: modelCases)
+    func workersGiveTheSameMass(kind: AttentionKind, causal: Bool) throws {
+        let configuration = PerformerConfiguration(dim: 16, layers: 2, heads: 2, features: 16, attention: kind, causal: causal)
+        let model = PerformerLM(configuration: configuration, seed: 73)
+        PerformerLMTests.randomize(model, seed: 74)
+        let batch = 5, l = 70
+        let tokens = PerformerLMTests.batch(batch * l, seed: 75).tokens
+        let one = try AttentionSimilarity(model: model, batch: batch, length: l, workers: 1)
+        one.add(tokens: tokens)
+        for workers in [2, 3] {
+            let spread = try AttentionSimilarity(model: model, batch: batch, length: l, workers: workers)
+            #expect(spread.workerCount == workers)
+            spread.add(tokens: tokens)
+            #expect(spread.mass.windows == batch && spread.mass.tokenCounts == one.mass.tokenCounts)
+            #expect(normwiseError(spread.mass.mass, one.mass.mass) <= 1e-5, "\(kind) causal \(causal) workers \(workers)")
         }
     }
 

@@ -27,42 +27,75 @@ import ProteinIO
 /// A_ij = exp(q_i·k_j/√d − ℓ_i) with the saved row log-sum-exp ℓ — O(L²·d), as the model itself.
 /// `identity` attention has no attention matrix and is refused.
 ///
-/// Slices run on `SliceParallelism` workers, each into its own [V, V] buffer, summed in slice
-/// order afterwards, so results do not depend on thread timing.
+/// Cores: with several workers (default: one per OpenBLAS thread, at most one per window), each
+/// batch's windows are split into one group per worker, as `BatchWorkers` splits training
+/// batches; each worker runs the forward pass of its group on its own worker workspace and reads
+/// its slices, with single-threaded OpenBLAS. With one worker the whole batch is one forward
+/// pass and the slices run on `SliceParallelism` workers. Either way every slice goes into its
+/// own [V, V] buffer, and the buffers are summed in (layer, slice) order afterwards, so results
+/// do not depend on thread timing.
 public final class AttentionSimilarity {
     public let model: PerformerLM
-    /// The forward workspace (batch × length), reused for every batch.
-    public let workspace: PerformerLM.Workspace
+    /// The forward workspace of the first window group (the whole batch when `workerCount` is 1).
+    public var workspace: PerformerLM.Workspace { workspaces[0] }
     /// Everything accumulated so far.
     public private(set) var mass: AttentionTypeMass
     /// Rows per chunk of the causal FAVOR path.
     public let chunk: Int
+    /// Windows per batch.
+    public let batch: Int
+    /// The first window of each worker's group, and `batch` at the end.
+    public let starts: [Int]
 
+    /// One forward workspace per window group: a plain one for a single group, worker workspaces otherwise.
+    private let workspaces: [PerformerLM.Workspace]
+    /// How slices spread over the cores when there is one group.
     private let parallelism: SliceParallelism
     private let scratch: [Tensor]
-    /// Per-slice results of one layer [batch·heads, V, V].
-    private var sliceMass: [Double]
+    /// Per-slice results of one batch [layers, batch·heads, V, V].
+    private let sliceMass: UnsafeMutableBufferPointer<Double>
 
-    /// An accumulator for windows of `length` tokens, `batch` at a time.
+    /// An accumulator for windows of `length` tokens, `batch` at a time, on `workers` workers
+    /// (nil: one per OpenBLAS thread the process runs with; at most one per window).
     ///
     /// - Throws: `AttentionSimilarityError` for an `identity`-attention model.
-    public init(model: PerformerLM, batch: Int, length: Int, chunk: Int = 64) throws(AttentionSimilarityError) {
+    public init(
+        model: PerformerLM, batch: Int, length: Int, chunk: Int = 64, workers: Int? = nil
+    ) throws(AttentionSimilarityError) {
         let c = model.configuration
         guard c.attention != .identity else {
             throw AttentionSimilarityError(message: "identity attention has no attention matrix to read similarity from")
         }
         precondition(batch >= 1 && length >= 1 && chunk >= 1, "bad similarity shape")
+        precondition(workers.map { $0 >= 1 } ?? true, "workers must be ≥ 1")
         self.model = model
         self.chunk = chunk
-        workspace = model.makeWorkspace(batch: batch, length: length)
+        self.batch = batch
         mass = AttentionTypeMass(layers: c.layers, heads: c.heads, types: c.vocabSize)
+        let groups = Swift.min(batch, workers ?? BatchWorkers.automaticWorkers(batch: batch))
+        starts = (0...groups).map { g in g * (batch / groups) + Swift.min(g, batch % groups) }
         let slices = batch * c.heads
-        parallelism = model.kernels[0].resolvedParallelism(slices: slices)
+        if groups == 1 {
+            workspaces = [model.makeWorkspace(batch: batch, length: length)]
+            parallelism = model.kernels[0].resolvedParallelism(slices: slices)
+        } else {
+            workspaces = (0..<groups).map { g in
+                model.makeWorkerWorkspace(batch: BatchWorkers.windows(g, batch: batch, count: groups), length: length)
+            }
+            parallelism = .serial
+        }
         let count = AttentionSimilarity.scratchCount(
             kind: c.attention, causal: c.causal, length: length, features: c.features, types: c.vocabSize, chunk: chunk)
-        scratch = (0..<parallelism.workerCount(slices: slices)).map { _ in Tensor(shape: [count]) }
-        sliceMass = [Double](repeating: 0, count: slices * c.vocabSize * c.vocabSize)
+        let scratchAreas = groups == 1 ? parallelism.workerCount(slices: slices) : groups
+        scratch = (0..<scratchAreas).map { _ in Tensor(shape: [count]) }
+        sliceMass = .allocate(capacity: c.layers * slices * c.vocabSize * c.vocabSize)
+        sliceMass.initialize(repeating: 0)
     }
+
+    deinit { sliceMass.deallocate() }
+
+    /// The number of window groups (workers).
+    public var workerCount: Int { workspaces.count }
 
     /// Floats of scratch one worker needs.
     static func scratchCount(kind: AttentionKind, causal: Bool, length l: Int, features m: Int, types t: Int, chunk: Int) -> Int {
@@ -82,57 +115,79 @@ public final class AttentionSimilarity {
     /// their attention between token types to `mass`. Every row counts as a window, padding
     /// included (`<pad>` is one more token type).
     public func add(tokens: UnsafeBufferPointer<TokenID>) {
-        let c = model.configuration, ws = workspace
-        precondition(tokens.count == ws.rows, "\(tokens.count) tokens for batch \(ws.batch) × length \(ws.length)")
-        model.forward(tokens: tokens, workspace: ws)
-        let t = c.vocabSize, l = ws.length, heads = c.heads, slices = ws.batch * heads
+        let c = model.configuration
+        let length = workspaces[0].length
+        precondition(tokens.count == batch * length, "\(tokens.count) tokens for batch \(batch) × length \(length)")
         guard let base = tokens.baseAddress else { return }
+        let t = c.vocabSize, heads = c.heads, slices = batch * heads
         for token in tokens { mass.tokenCounts[Int(token)] += 1 }
-        mass.windows += ws.batch
-        for layer in 0..<c.layers {
-            let kernel = model.kernels[layer]
-            let saved = ws.saved[layer]
-            let m = kernel.features, d = c.headDim
-            let query = ws.query[layer], key = ws.key[layer]
-            let chunk = self.chunk, scratch = self.scratch
-            sliceMass.withUnsafeMutableBufferPointer { buffer in
-                guard let out = buffer.baseAddress else { return }
-                out.update(repeating: 0, count: buffer.count)
+        mass.windows += batch
+        _ = sliceMass.update(repeating: 0)
+        if workspaces.count == 1 {
+            let ws = workspaces[0]
+            model.forward(tokens: tokens, workspace: ws)
+            for layer in 0..<c.layers {
                 parallelism.run(slices: slices) { s, worker in
-                    let sliceOut = out + s * t * t
-                    let x = base + (s / heads) * l
-                    let work = scratch[worker].data
-                    switch kernel.kind {
-                    case .identity:
-                        break
-                    case .exact:
-                        AttentionSimilarity.exactSlice(
-                            mass: sliceOut, query: query.data + s * l * d, key: key.data + s * l * d,
-                            logSumExp: saved.normalizer.data + s * l, tokens: x, length: l, headDim: d,
-                            types: t, causal: kernel.causal, scratch: work)
-                    case .favorSoftmax, .favorRelu:
-                        let logScale: UnsafePointer<Float>? =
-                            kernel.kind == .favorSoftmax ? UnsafePointer(saved.keyLogScale.data + s * l) : nil
-                        let q = saved.queryFeatures.data + s * l * m, k = saved.keyFeatures.data + s * l * m
-                        let normalizer = saved.normalizer.data + s * l
-                        if kernel.causal {
-                            AttentionSimilarity.favorCausalSlice(
-                                mass: sliceOut, queryFeatures: q, keyFeatures: k, keyLogScale: logScale,
-                                normalizer: normalizer, tokens: x, length: l, features: m, types: t,
-                                chunk: chunk, scratch: work)
-                        } else {
-                            AttentionSimilarity.favorBidirectionalSlice(
-                                mass: sliceOut, queryFeatures: q, keyFeatures: k, keyLogScale: logScale,
-                                normalizer: normalizer, tokens: x, length: l, features: m, types: t, scratch: work)
-                        }
+                    readSlice(layer: layer, workspace: ws, slice: s, into: s, tokens: base, scratch: scratch[worker].data)
+                }
+            }
+        } else {
+            SliceParallelism.workers(workspaces.count).run(slices: workspaces.count) { g, _ in
+                let ws = workspaces[g]
+                let group = base + starts[g] * length
+                model.forward(tokens: UnsafeBufferPointer(start: group, count: ws.rows), workspace: ws)
+                for layer in 0..<c.layers {
+                    for s in 0..<(ws.batch * heads) {
+                        readSlice(layer: layer, workspace: ws, slice: s, into: starts[g] * heads + s, tokens: group,
+                                  scratch: scratch[g].data)
                     }
                 }
             }
-            // Sum the slices of each head, in slice order.
+        }
+        // Sum the slices of each head, in (layer, slice) order.
+        for layer in 0..<c.layers {
             for s in 0..<slices {
-                let h = s % heads
-                let target = (layer * heads + h) * t * t, source = s * t * t
+                let target = (layer * heads + s % heads) * t * t, source = (layer * slices + s) * t * t
                 for e in 0..<(t * t) { mass.mass[target + e] += sliceMass[source + e] }
+            }
+        }
+    }
+
+    /// The attention mass of slice `slice` of `workspace`'s last forward pass at `layer` (tokens:
+    /// that workspace's windows), into batch slice `into` of `sliceMass`.
+    private func readSlice(
+        layer: Int, workspace ws: PerformerLM.Workspace, slice s: Int, into target: Int, tokens: UnsafePointer<TokenID>,
+        scratch work: UnsafeMutablePointer<Float>
+    ) {
+        let c = model.configuration
+        let t = c.vocabSize, l = ws.length, d = c.headDim, heads = c.heads
+        let kernel = model.kernels[layer]
+        let saved = ws.saved[layer]
+        let m = kernel.features
+        let sliceOut = sliceMass.baseAddress! + (layer * batch * heads + target) * t * t
+        let x = tokens + (s / heads) * l
+        switch kernel.kind {
+        case .identity:
+            break
+        case .exact:
+            AttentionSimilarity.exactSlice(
+                mass: sliceOut, query: ws.query[layer].data + s * l * d, key: ws.key[layer].data + s * l * d,
+                logSumExp: saved.normalizer.data + s * l, tokens: x, length: l, headDim: d,
+                types: t, causal: kernel.causal, scratch: work)
+        case .favorSoftmax, .favorRelu:
+            let logScale: UnsafePointer<Float>? =
+                kernel.kind == .favorSoftmax ? UnsafePointer(saved.keyLogScale.data + s * l) : nil
+            let q = saved.queryFeatures.data + s * l * m, k = saved.keyFeatures.data + s * l * m
+            let normalizer = saved.normalizer.data + s * l
+            if kernel.causal {
+                AttentionSimilarity.favorCausalSlice(
+                    mass: sliceOut, queryFeatures: q, keyFeatures: k, keyLogScale: logScale,
+                    normalizer: normalizer, tokens: x, length: l, features: m, types: t,
+                    chunk: chunk, scratch: work)
+            } else {
+                AttentionSimilarity.favorBidirectionalSlice(
+                    mass: sliceOut, queryFeatures: q, keyFeatures: k, keyLogScale: logScale,
+                    normalizer: normalizer, tokens: x, length: l, features: m, types: t, scratch: work)
             }
         }
     }

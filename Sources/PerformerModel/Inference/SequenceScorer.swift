@@ -55,7 +55,13 @@ public struct SequenceScore: Sendable, Equatable {
 /// Proteins longer than `windowLimit` tokens are scored whole anyway (FAVOR+ attention is
 /// linear in length; exact attention is quadratic but works) and flagged `exceedsWindow`.
 ///
-/// Not thread-safe (one model pass at a time, like `PerformerLM`).
+/// Cores: with `workers` > 1 the passes of one-pass methods (one per length group and chunk)
+/// are spread over that many workers, one per core, each on its own worker workspaces with
+/// single-threaded OpenBLAS (whole passes per core instead of threading every product: short
+/// proteins make small products, which OpenBLAS threads poorly). A pass computes the same numbers
+/// on any worker, so results do not depend on the worker count.
+///
+/// Not thread-safe (one call at a time, like `PerformerLM`).
 public final class SequenceScorer {
     public let model: PerformerLM
     /// Rows per pass (masked copies for `pll`, variant rows, proteins for one-pass methods);
@@ -63,7 +69,11 @@ public final class SequenceScorer {
     public let rowsPerPass: Int?
     /// The training window in tokens: longer inputs are flagged, not cut.
     public let windowLimit: Int
+    /// Workers for one-pass methods (1: passes run one after another, OpenBLAS threads each product).
+    public let workers: Int
     let cache: WorkspaceCache
+    /// One cache of worker workspaces per worker when `workers` > 1, else empty.
+    let workerCaches: [WorkspaceCache]
 
     /// The window limit when a model says nothing about its training length.
     public static let defaultWindowLimit = 1024
@@ -75,13 +85,22 @@ public final class SequenceScorer {
     /// proteins of similar length share a pass and a workspace.
     public static let causalBucket = 32
 
-    public init(model: PerformerLM, rowsPerPass: Int? = nil, windowLimit: Int = SequenceScorer.defaultWindowLimit) {
+    /// - Parameter workers: workers for one-pass methods; nil = one per OpenBLAS thread the
+    ///   process runs with (`BLAS.configuredThreads`).
+    public init(
+        model: PerformerLM, rowsPerPass: Int? = nil, windowLimit: Int = SequenceScorer.defaultWindowLimit, workers: Int? = nil
+    ) {
         precondition(rowsPerPass.map { $0 >= 1 } ?? true, "rows per pass must be ≥ 1")
         precondition(windowLimit >= 1, "the window limit must be ≥ 1")
+        precondition(workers.map { $0 >= 1 } ?? true, "workers must be ≥ 1")
         self.model = model
         self.rowsPerPass = rowsPerPass
         self.windowLimit = windowLimit
+        let count = workers ?? Swift.max(1, BLAS.configuredThreads)
+        self.workers = count
         cache = WorkspaceCache(model: model)
+        workerCaches = count > 1
+            ? (0..<count).map { _ in WorkspaceCache(model: model, maxBytes: (1 << 30) / count, workers: true) } : []
     }
 
     /// True for a causal LM (scored by `.causal`), false for a masked LM.
@@ -91,7 +110,7 @@ public final class SequenceScorer {
     public var defaultMethod: ScoringMethod { isCausal ? .causal : .pll }
 
     /// Workspaces made so far (reuse keeps this below the number of passes).
-    public var workspacesMade: Int { cache.made }
+    public var workspacesMade: Int { workerCaches.reduce(cache.made) { $0 + $1.made } }
 
     /// Checks that `method` applies to this model.
     /// - Throws: `InferenceError` `.methodNotApplicable`: `pll` / `wt-marginal` on a causal model
@@ -167,9 +186,9 @@ public final class SequenceScorer {
         isCausal ? (tokens + Self.causalBucket - 1) / Self.causalBucket * Self.causalBucket : tokens
     }
 
-    /// `causal` or `wt-marginal` for every protein, grouped by pass length.
+    /// `causal` or `wt-marginal` for every protein, grouped by pass length; the passes run on
+    /// the workers when there are several (each takes the next pass when done with one).
     func onePass(_ proteins: [[TokenID]], method: ScoringMethod) -> [SequenceScore] {
-        var results = [SequenceScore?](repeating: nil, count: proteins.count)
         var groups: [Int: [Int]] = [:]
         var order: [Int] = []
         for (i, protein) in proteins.enumerated() {
@@ -177,35 +196,60 @@ public final class SequenceScorer {
             if groups[length] == nil { order.append(length) }
             groups[length, default: []].append(i)
         }
-        let vocab = model.configuration.vocabSize
+        var passes: [(length: Int, members: ArraySlice<Int>)] = []
         for length in order {
             let members = groups[length] ?? []
             let step = Swift.min(rows(length: length), members.count)
             for start in stride(from: 0, to: members.count, by: step) {
-                let chunk = members[start..<Swift.min(start + step, members.count)]
-                let workspace = cache.workspace(batch: chunk.count, length: length)
-                var tokens = [TokenID](repeating: Alphabet.pad, count: chunk.count * length)
-                for (r, i) in chunk.enumerated() {
-                    let window = Self.windowTokens(proteins[i])
-                    tokens.replaceSubrange(r * length ..< r * length + window.count, with: window)
-                }
-                model.forward(tokens: tokens, workspace: workspace)
-                for (r, i) in chunk.enumerated() {
-                    let residues = proteins[i]
-                    let row = UnsafePointer(workspace.logits.data + r * length * vocab)
-                    // causal: residue i (token i + 1) is predicted at token i; MLM: read at token i + 1.
-                    let shift = method == .causal ? 0 : 1
-                    var logProbabilities = [Double?](repeating: nil, count: residues.count)
-                    for (p, residue) in residues.enumerated() where Alphabet.isResidue(residue) {
-                        logProbabilities[p] = LogSoftmax.logProbability(row + (p + shift) * vocab, of: residue, vocab: vocab)
-                    }
-                    let end = method == .causal
-                        ? LogSoftmax.logProbability(row + residues.count * vocab, of: Alphabet.sep, vocab: vocab) : nil
-                    results[i] = makeScore(method, residues, logProbabilities, end: end)
-                }
+                passes.append((length, members[start..<Swift.min(start + step, members.count)]))
+            }
+        }
+        let results = UnsafeMutableBufferPointer<SequenceScore?>.allocate(capacity: proteins.count)
+        results.initialize(repeating: nil)
+        defer {
+            _ = results.deinitialize()
+            results.deallocate()
+        }
+        if workerCaches.count > 1 && passes.count > 1 {
+            SliceParallelism.runDynamic(items: passes.count, workers: workerCaches.count) { pass, worker in
+                onePass(proteins, passes[pass].members, length: passes[pass].length, method: method,
+                        cache: workerCaches[worker], into: results)
+            }
+        } else {
+            for pass in passes {
+                onePass(proteins, pass.members, length: pass.length, method: method, cache: cache, into: results)
             }
         }
         return results.map { $0! }
+    }
+
+    /// One pass of `members` (indices into `proteins`) at `length` tokens on a workspace of
+    /// `cache`; writes their scores into `results` at their indices.
+    private func onePass(
+        _ proteins: [[TokenID]], _ members: ArraySlice<Int>, length: Int, method: ScoringMethod, cache: WorkspaceCache,
+        into results: UnsafeMutableBufferPointer<SequenceScore?>
+    ) {
+        let vocab = model.configuration.vocabSize
+        let workspace = cache.workspace(batch: members.count, length: length)
+        var tokens = [TokenID](repeating: Alphabet.pad, count: members.count * length)
+        for (r, i) in members.enumerated() {
+            let window = Self.windowTokens(proteins[i])
+            tokens.replaceSubrange(r * length ..< r * length + window.count, with: window)
+        }
+        model.forward(tokens: tokens, workspace: workspace)
+        for (r, i) in members.enumerated() {
+            let residues = proteins[i]
+            let row = UnsafePointer(workspace.logits.data + r * length * vocab)
+            // causal: residue i (token i + 1) is predicted at token i; MLM: read at token i + 1.
+            let shift = method == .causal ? 0 : 1
+            var logProbabilities = [Double?](repeating: nil, count: residues.count)
+            for (p, residue) in residues.enumerated() where Alphabet.isResidue(residue) {
+                logProbabilities[p] = LogSoftmax.logProbability(row + (p + shift) * vocab, of: residue, vocab: vocab)
+            }
+            let end = method == .causal
+                ? LogSoftmax.logProbability(row + residues.count * vocab, of: Alphabet.sep, vocab: vocab) : nil
+            results[i] = makeScore(method, residues, logProbabilities, end: end)
+        }
     }
 
     /// `pll` for one protein: every residue position masked once (`forEachMaskedRow`).

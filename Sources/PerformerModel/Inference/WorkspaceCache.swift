@@ -15,16 +15,20 @@ final class WorkspaceCache {
     let model: PerformerLM
     let maxEntries: Int
     let maxBytes: Int
+    /// Whether the cache makes worker workspaces (`PerformerLM.makeWorkerWorkspace`: serial passes,
+    /// for one of several threads) rather than plain ones.
+    let workers: Bool
     /// Most recently used last.
     private var entries: [(key: Key, workspace: PerformerLM.Workspace)] = []
     /// Workspaces made so far (for tests: reuse means fewer than passes).
     private(set) var made = 0
 
-    init(model: PerformerLM, maxEntries: Int = 4, maxBytes: Int = 1 << 30) {
+    init(model: PerformerLM, maxEntries: Int = 4, maxBytes: Int = 1 << 30, workers: Bool = false) {
         precondition(maxEntries >= 1, "a workspace cache holds at least one entry")
         self.model = model
         self.maxEntries = maxEntries
         self.maxBytes = maxBytes
+        self.workers = workers
     }
 
     /// A workspace of exactly `batch` × `length`, reused when one is cached.
@@ -35,7 +39,8 @@ final class WorkspaceCache {
             entries.append(entry)
             return entry.workspace
         }
-        let workspace = model.makeWorkspace(batch: batch, length: length)
+        let workspace = workers
+            ? model.makeWorkerWorkspace(batch: batch, length: length) : model.makeWorkspace(batch: batch, length: length)
         made += 1
         entries.append((key, workspace))
         var bytes = entries.reduce(0) { $0 + $1.workspace.byteCount }

@@ -26,11 +26,21 @@ extension PerformerLM {
         let total = loss(tokens: tokens, targets: targets, weights: weights, workspace: ws)
         let denominator = normalizer ?? total.weight
         guard total.weight > 0 && denominator > 0 else { return total }
-        // dlogits = (softmax − onehot)·w / normalizer                       [N, V]
+        // dlogits = (softmax − onehot)·w / normalizer                       [N, V] (or [R, V])
         ws.dLogits.zero()
-        CrossEntropy.backward(
-            dLogits: ws.dLogits.data, logits: ws.logits.data, targets: targets, weights: weights,
-            scale: Float(1 / denominator), rows: ws.rows, vocab: configuration.vocabSize)
+        if ws.rowsSelected {
+            ws.selectedTargets.withUnsafeBufferPointer { y in
+                ws.selectedWeights.withUnsafeBufferPointer { w in
+                    CrossEntropy.backward(
+                        dLogits: ws.dLogits.data, logits: ws.logits.data, targets: y, weights: w,
+                        scale: Float(1 / denominator), rows: y.count, vocab: configuration.vocabSize)
+                }
+            }
+        } else {
+            CrossEntropy.backward(
+                dLogits: ws.dLogits.data, logits: ws.logits.data, targets: targets, weights: weights,
+                scale: Float(1 / denominator), rows: ws.rows, vocab: configuration.vocabSize)
+        }
         backward(tokens: tokens, workspace: ws)
         return total
     }
@@ -59,13 +69,16 @@ extension PerformerLM {
         let n = ws.rows, d = c.dim, f = c.ffnDim, v = c.vocabSize
         let heads = c.heads, headDim = c.headDim, batch = ws.batch, length = ws.length
         let last = 2 * c.layers
+        // Rows of the last block's output side: the selected ones (compacted) or all.
+        let selected = ws.rowsSelected
+        let lastRows = selected ? ws.selectedRows.count : n
 
         // logits = x_f·Eᵀ + b_lm: dE += dlogitsᵀ·x_f, db_lm += Σ dlogits, dx_f = dlogits·E
         // (`normalized` still holds x_f from the forward)
-        BLAS.sgemm(transA: true, m: v, n: d, k: n, a: ws.dLogits.data, lda: v, b: ws.normalized.data, ldb: d,
+        BLAS.sgemm(transA: true, m: v, n: d, k: lastRows, a: ws.dLogits.data, lda: v, b: ws.normalized.data, ldb: d,
                    beta: 1, c: gradient(offsets.embedding), ldc: d)
-        Linear.columnSums(ws.dLogits.data, rows: n, columns: v, into: gradient(offsets.lmHeadBias))
-        BLAS.sgemm(m: n, n: d, k: v, a: ws.dLogits.data, lda: v, b: value(offsets.embedding), ldb: d,
+        Linear.columnSums(ws.dLogits.data, rows: lastRows, columns: v, into: gradient(offsets.lmHeadBias))
+        BLAS.sgemm(m: lastRows, n: d, k: v, a: ws.dLogits.data, lda: v, b: value(offsets.embedding), ldb: d,
                    c: ws.dNormalized.data, ldc: d)
         // x_f = LN_final(x_n): dx_n = LN backward                          [N, D]
         ws.dResidual.zero()
@@ -73,7 +86,7 @@ extension PerformerLM {
             dInput: ws.dResidual.data, dWeight: gradient(offsets.finalNormWeight), dBias: gradient(offsets.finalNormBias),
             dOut: ws.dNormalized.data, input: ws.residual.data + last * n * d,
             mean: ws.normMean.data + last * n, rstd: ws.normRstd.data + last * n,
-            weight: value(offsets.finalNormWeight), rows: n, dim: d)
+            weight: value(offsets.finalNormWeight), rows: lastRows, dim: d)
 
         for layer in (0..<c.layers).reversed() {
             let o = offsets.blocks[layer]
@@ -81,41 +94,50 @@ extension PerformerLM {
             let xMid = x + n * d
             let statsAttn = 2 * layer * n, statsFFN = (2 * layer + 1) * n
             let dResidual = ws.dResidual.data  // holds d(x_out) on entry
+            let compact = selected && layer == c.layers - 1
+            let r = compact ? lastRows : n  // rows of this block's output side
 
             // --- x_out = x_mid + GELU(u)·W2 + b2, u = LN_ffn(x_mid)·W1 + b1
             let u = ws.ffnInput.data + layer * n * f
             LayerNorm.normalize(
                 out: ws.normalized.data, mean: ws.normMean.data + statsFFN, rstd: ws.normRstd.data + statsFFN,
                 input: xMid, weight: value(o.ffnNormWeight), bias: value(o.ffnNormBias),
-                rows: n, dim: d, parallelism: elementwise)
+                rows: r, dim: d, parallelism: elementwise)
             // hidden ← GELU(u) again; u ← GELU'(u) in place (u is not read after this layer's
             // backward, and one erf per element serves both)
-            GELU.forwardAndDerivative(out: ws.hidden.data, derivative: u, input: u, count: n * f, parallelism: elementwise)
+            GELU.forwardAndDerivative(out: ws.hidden.data, derivative: u, input: u, count: r * f, parallelism: elementwise)
             // dW2 += GELU(u)ᵀ·dx_out, db2 += Σ dx_out; then hidden ← dGELU = dx_out·W2ᵀ     [N, F]
             Linear.backwardWeight(dWeight: gradient(o.w2), dBias: gradient(o.b2), dOut: dResidual,
-                                  input: ws.hidden.data, rows: n, inputs: f, outputs: d)
+                                  input: ws.hidden.data, rows: r, inputs: f, outputs: d)
             Linear.backwardInput(dInput: ws.hidden.data, dOut: dResidual, weight: value(o.w2),
-                                 rows: n, inputs: f, outputs: d, accumulate: false)
+                                 rows: r, inputs: f, outputs: d, accumulate: false)
             // hidden ← du = dGELU ⊙ GELU'(u)
-            GELU.backward(gradient: ws.hidden.data, derivative: u, count: n * f, parallelism: elementwise)
+            GELU.backward(gradient: ws.hidden.data, derivative: u, count: r * f, parallelism: elementwise)
             // dW1 += hᵀ·du, db1 += Σ du, dh = du·W1ᵀ                         [N, D]
             Linear.backwardWeight(dWeight: gradient(o.w1), dBias: gradient(o.b1), dOut: ws.hidden.data,
-                                  input: ws.normalized.data, rows: n, inputs: d, outputs: f)
+                                  input: ws.normalized.data, rows: r, inputs: d, outputs: f)
             Linear.backwardInput(dInput: ws.dNormalized.data, dOut: ws.hidden.data, weight: value(o.w1),
-                                 rows: n, inputs: d, outputs: f, accumulate: false)
+                                 rows: r, inputs: d, outputs: f, accumulate: false)
             // dx_mid = dx_out + LN_ffn backward
             LayerNorm.backward(
                 dInput: dResidual, dWeight: gradient(o.ffnNormWeight), dBias: gradient(o.ffnNormBias),
                 dOut: ws.dNormalized.data, input: xMid, mean: ws.normMean.data + statsFFN,
-                rstd: ws.normRstd.data + statsFFN, weight: value(o.ffnNormWeight), rows: n, dim: d)
+                rstd: ws.normRstd.data + statsFFN, weight: value(o.ffnNormWeight), rows: r, dim: d)
 
             // --- x_mid = x + merge(a)·Wo + bo
             HeadLayout.merge(out: ws.projection.data, input: ws.attention[layer].data, batch: batch, length: length,
                              heads: heads, headDim: headDim, inverseRotary: nil, parallelism: elementwise)
+            if compact { PerformerLM.gatherRows(ws.projection.data, rows: ws.selectedRows, width: d) }
             Linear.backwardWeight(dWeight: gradient(o.wo), dBias: gradient(o.bo), dOut: dResidual,
-                                  input: ws.projection.data, rows: n, inputs: d, outputs: d)
+                                  input: ws.projection.data, rows: r, inputs: d, outputs: d)
             Linear.backwardInput(dInput: ws.dProjection.data, dOut: dResidual, weight: value(o.wo),
-                                 rows: n, inputs: d, outputs: d, accumulate: false)
+                                 rows: r, inputs: d, outputs: d, accumulate: false)
+            if compact {
+                // Back to all N rows: the unselected rows' x_mid fed nothing, so their gradient
+                // there is 0; dx (through the residual) and da are scattered alike.
+                PerformerLM.scatterRows(ws.dProjection.data, rows: ws.selectedRows, count: n, width: d)
+                PerformerLM.scatterRows(dResidual, rows: ws.selectedRows, count: n, width: d)
+            }
             HeadLayout.split(out: ws.dAttention.data, input: ws.dProjection.data, batch: batch, length: length,
                              heads: heads, headDim: headDim, rotary: nil, parallelism: elementwise)
             // a = Attention(q, k, v): dq, dk, dv                             [B, H, L, dh]

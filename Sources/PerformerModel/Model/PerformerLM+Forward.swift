@@ -10,10 +10,20 @@ extension PerformerLM {
     /// - Complexity: per block 8·N·D² + 4·N·D·F flops in projections and FFN, plus the attention
     ///   kernel (FAVOR: O(N·H·m·dh); exact: O(N·L·D)); the LM head 2·N·D·V.
     public func forward(tokens: UnsafeBufferPointer<TokenID>, workspace ws: Workspace) {
+        forward(tokens: tokens, workspace: ws, selectedRows: false)
+    }
+
+    /// The forward pass; with `selectedRows`, the last block's output side (after attention),
+    /// the final LayerNorm and the logits run on `ws.selectedRows` only, compacted (row t of
+    /// those buffers is row selectedRows[t]). Everything up to the last attention runs on all
+    /// rows, since every row's keys and values reach the selected rows through attention.
+    func forward(tokens: UnsafeBufferPointer<TokenID>, workspace ws: Workspace, selectedRows: Bool) {
         check(ws, tokens: tokens.count)
         let c = configuration
         let elementwise = elementwise(for: ws)
         let n = ws.rows, d = c.dim, f = c.ffnDim, v = c.vocabSize, eps = c.layerNormEpsilon
+        ws.rowsSelected = selectedRows
+        var r = n  // rows of the current block's output side
         // x₀ = E[tokens]                                                    [N, D]
         Embedding.forward(out: ws.residual.data, tokens: tokens, weight: value(offsets.embedding), vocab: v, dim: d)
         for layer in 0..<c.layers {
@@ -40,23 +50,30 @@ extension PerformerLM {
             HeadLayout.merge(
                 out: ws.projection.data, input: ws.attention[layer].data, batch: ws.batch, length: ws.length,
                 heads: c.heads, headDim: c.headDim, inverseRotary: nil, parallelism: elementwise)
-            xMid.update(from: x, count: n * d)
+            if selectedRows && layer == c.layers - 1 {
+                // Only the selected rows go on: x_mid, the FFN and x_out of R rows, compacted.
+                r = ws.selectedRows.count
+                PerformerLM.gatherRows(ws.projection.data, rows: ws.selectedRows, width: d)
+                for (t, row) in ws.selectedRows.enumerated() { (xMid + t * d).update(from: x + row * d, count: d) }
+            } else {
+                xMid.update(from: x, count: n * d)
+            }
             Linear.forward(out: xMid, input: ws.projection.data, weight: value(o.wo), bias: value(o.bo),
-                           rows: n, inputs: d, outputs: d, accumulate: true)
+                           rows: r, inputs: d, outputs: d, accumulate: true)
 
             // h = LN_ffn(x_mid); u = h·W1 + b1                              [N, F]
             LayerNorm.forward(
                 out: ws.normalized.data, mean: ws.normMean.data + statsFFN, rstd: ws.normRstd.data + statsFFN,
                 input: xMid, weight: value(o.ffnNormWeight), bias: value(o.ffnNormBias),
-                rows: n, dim: d, epsilon: eps, parallelism: elementwise)
+                rows: r, dim: d, epsilon: eps, parallelism: elementwise)
             let u = ws.ffnInput.data + layer * n * f
             Linear.forward(out: u, input: ws.normalized.data, weight: value(o.w1), bias: value(o.b1),
-                           rows: n, inputs: d, outputs: f)
+                           rows: r, inputs: d, outputs: f)
             // x_out = x_mid + GELU(u)·W2 + b2                               [N, D]
-            GELU.forward(out: ws.hidden.data, input: u, count: n * f, parallelism: elementwise)
-            xOut.update(from: xMid, count: n * d)
+            GELU.forward(out: ws.hidden.data, input: u, count: r * f, parallelism: elementwise)
+            xOut.update(from: xMid, count: r * d)
             Linear.forward(out: xOut, input: ws.hidden.data, weight: value(o.w2), bias: value(o.b2),
-                           rows: n, inputs: f, outputs: d, accumulate: true)
+                           rows: r, inputs: f, outputs: d, accumulate: true)
         }
         // x_f = LN_final(x_n) (left in `normalized` for the backward)       [N, D]
         let last = 2 * c.layers
@@ -64,11 +81,11 @@ extension PerformerLM {
             out: ws.normalized.data, mean: ws.normMean.data + last * n, rstd: ws.normRstd.data + last * n,
             input: ws.residual.data + last * n * d, weight: value(offsets.finalNormWeight),
             bias: value(offsets.finalNormBias),
-                rows: n, dim: d, epsilon: eps, parallelism: elementwise)
+            rows: r, dim: d, epsilon: eps, parallelism: elementwise)
         // logits = x_f·Eᵀ + b_lm (tied head)                                [N, V]
         let bias = value(offsets.lmHeadBias)
-        for r in 0..<n { (ws.logits.data + r * v).update(from: bias, count: v) }
-        BLAS.sgemm(transB: true, m: n, n: v, k: d, a: ws.normalized.data, lda: d, b: value(offsets.embedding), ldb: d,
+        for row in 0..<r { (ws.logits.data + row * v).update(from: bias, count: v) }
+        BLAS.sgemm(transB: true, m: r, n: v, k: d, a: ws.normalized.data, lda: d, b: value(offsets.embedding), ldb: d,
                    beta: 1, c: ws.logits.data, ldc: v)
     }
 
@@ -90,9 +107,50 @@ extension PerformerLM {
     ) -> LossSum {
         requireAlways(targets.count == tokens.count && weights.count == tokens.count,
                      "tokens, targets and weights must have the same count")
-        forward(tokens: tokens, workspace: ws)
-        return CrossEntropy.loss(
-            logits: ws.logits.data, targets: targets, weights: weights, rows: ws.rows, vocab: configuration.vocabSize)
+        let vocab = configuration.vocabSize
+        Embedding.checkTokens(targets, vocab: vocab)
+        // Logits only where the loss reads them (rows with a non-zero weight): a masked-LM batch
+        // needs ~15 % of them, and the last block's FFN and output projection shrink alike.
+        ws.selectedRows.removeAll(keepingCapacity: true)
+        ws.selectedTargets.removeAll(keepingCapacity: true)
+        ws.selectedWeights.removeAll(keepingCapacity: true)
+        if outputRowPruning {
+            for row in 0..<weights.count where weights[row] != 0 {
+                ws.selectedRows.append(row)
+                ws.selectedTargets.append(targets[row])
+                ws.selectedWeights.append(weights[row])
+            }
+        }
+        let select = !ws.selectedRows.isEmpty && ws.selectedRows.count < ws.rows
+        forward(tokens: tokens, workspace: ws, selectedRows: select)
+        guard select else {
+            return CrossEntropy.loss(logits: ws.logits.data, targets: targets, weights: weights, rows: ws.rows, vocab: vocab)
+        }
+        return ws.selectedTargets.withUnsafeBufferPointer { y in
+            ws.selectedWeights.withUnsafeBufferPointer { w in
+                CrossEntropy.loss(logits: ws.logits.data, targets: y, weights: w, rows: y.count, vocab: vocab)
+            }
+        }
+    }
+
+    /// Moves rows `rows[t]` of a [N, width] buffer to rows t (rows ascending, in place).
+    static func gatherRows(_ buffer: UnsafeMutablePointer<Float>, rows: [Int], width: Int) {
+        for (t, row) in rows.enumerated() where row != t {
+            (buffer + t * width).update(from: buffer + row * width, count: width)  // row > t: no overlap
+        }
+    }
+
+    /// The inverse of `gatherRows` on a [N, width] buffer: row t goes to row rows[t], and every
+    /// row not in `rows` becomes 0 (in place, from the last row down).
+    static func scatterRows(_ buffer: UnsafeMutablePointer<Float>, rows: [Int], count n: Int, width: Int) {
+        var done = n  // rows ≥ done are final
+        for t in stride(from: rows.count - 1, through: 0, by: -1) {
+            let row = rows[t]
+            (buffer + (row + 1) * width).update(repeating: 0, count: (done - row - 1) * width)
+            if row != t { (buffer + row * width).update(from: buffer + t * width, count: width) }
+            done = row
+        }
+        buffer.update(repeating: 0, count: done * width)
     }
 
     /// `loss` on arrays (e.g. `Batch.tokens`, `.targets`, `.weights`).

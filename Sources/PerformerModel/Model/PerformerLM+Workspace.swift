@@ -1,3 +1,5 @@
+import ProteinIO
+
 extension PerformerLM {
     /// Every activation of one (batch, length), allocated once when it is made and reused by every
     /// pass: a forward, loss or training step allocates nothing. One buffer per role (the
@@ -74,6 +76,16 @@ extension PerformerLM {
         let dQuery: Tensor, dKey: Tensor, dValue: Tensor, dAttention: Tensor
         /// Gradient of the logits [N, V].
         let dLogits: Tensor
+
+        /// Whether the last pass computed the logits of `selectedRows` only (`loss` and
+        /// `lossAndGradients` with `PerformerLM.outputRowPruning`: the rows with a non-zero weight,
+        /// ascending). Then the last block's output side (after attention), the final LayerNorm
+        /// and the logits hold those rows only, compacted at the front of their buffers.
+        var rowsSelected = false
+        /// Row indices, targets and weights of the selected rows (reused between passes).
+        var selectedRows: [Int] = []
+        var selectedTargets: [TokenID] = []
+        var selectedWeights: [Float] = []
 
         /// A worker workspace runs every pass on the calling thread alone: elementwise passes and
         /// attention slices serially, and it expects OpenBLAS at one thread (the caller sets it;

@@ -40,6 +40,10 @@ public final class PerformerLM {
     /// How the elementwise passes (GELU, LayerNorm forward and rebuild, head permutations) are
     /// spread over the cores; results do not depend on it (a `var` so benchmarks can compare).
     var elementwise = SliceParallelism.automatic(slices: 2)
+    /// Whether `loss` and `lossAndGradients` compute the logits of the weighted rows only
+    /// (`forward(tokens:workspace:selectedRows:)`); the result is the same up to rounding (tests
+    /// and benchmarks compare both ways).
+    public var outputRowPruning = true
 
     /// A fresh model: parameters initialised from `seed` (`ParameterStore.initialize`), random
     /// features drawn from seeds derived from `seed` (`randomFeatureSeed(seed:layer:)`).

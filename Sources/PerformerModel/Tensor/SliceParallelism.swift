@@ -1,4 +1,5 @@
 import Dispatch
+import Synchronization
 
 /// How a kernel spreads its independent slices (one per (batch, head)) over the cores.
 ///
@@ -44,6 +45,34 @@ public enum SliceParallelism: Sendable, Equatable {
                     while slice < slices {
                         box.value(slice, worker)
                         slice += workers
+                    }
+                }
+            }
+        }
+    }
+}
+
+extension SliceParallelism {
+    /// Runs `body(item, worker)` for every item in 0..<items on `workers` workers (at most one per
+    /// item) that each take the next unclaimed item when they finish one, with OpenBLAS at one
+    /// thread meanwhile: for items of uneven cost (passes over proteins of different lengths).
+    /// Which worker runs an item depends on timing, so `body` must compute the same result on
+    /// any worker (own scratch per worker, no shared state).
+    public static func runDynamic(items: Int, workers: Int, _ body: (_ item: Int, _ worker: Int) -> Void) {
+        let count = Swift.max(1, Swift.min(workers, items))
+        if count <= 1 {
+            for item in 0..<items { body(item, 0) }
+            return
+        }
+        let next = Atomic<Int>(0)
+        BLAS.singleThreaded {
+            withoutActuallyEscaping(body) { body in
+                let box = UncheckedBox(body)
+                DispatchQueue.concurrentPerform(iterations: count) { worker in
+                    while true {
+                        let item = next.wrappingAdd(1, ordering: .relaxed).oldValue
+                        if item >= items { break }
+                        box.value(item, worker)
                     }
                 }
             }

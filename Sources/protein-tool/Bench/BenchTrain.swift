@@ -63,6 +63,9 @@ struct BenchTrain: ParsableCommand {
         valueName: "n"))
     var workers: Int?
 
+    @Flag(help: "Compute every position's logits in the loss (by default the loss computes only the target positions' logits, and the last block's output side runs on those rows).")
+    var allLogits = false
+
     @Flag(help: .hidden) var child = false
 
     func validate() throws {
@@ -114,6 +117,7 @@ struct BenchTrain: ParsableCommand {
                                      "--preset", shape.preset.rawValue]
                     if forwardOnly { arguments.append("--forward-only") }
                     if let workers { arguments += ["--workers", String(workers)] }
+                    if allLogits { arguments.append("--all-logits") }
                     for (flag, value) in [("--dim", shape.dim), ("--layers", shape.layers), ("--heads", shape.heads),
                                           ("--features", shape.features), ("--ffn-dim", shape.ffnDim)] {
                         if let value { arguments += [flag, String(value)] }
@@ -221,6 +225,7 @@ struct BenchTrain: ParsableCommand {
         shapeOptions.objective = objective
         let configuration = try shapeOptions.configuration()
         let model = PerformerLM(configuration: configuration, seed: 1)
+        model.outputRowPruning = !allLogits
         let workers = BatchWorkers(
             model: model, batch: batch, length: length,
             workers: self.workers ?? BatchWorkers.automaticWorkers(batch: batch))

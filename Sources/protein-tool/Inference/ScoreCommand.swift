@@ -103,6 +103,11 @@ struct ScoreCommand: ParsableCommand {
         "Training window in tokens; longer proteins are scored whole and reported.", valueName: "tokens"))
     var maxLength: Int?
 
+    @Option(help: ArgumentHelp(
+        "Workers for one-pass scoring (causal, wt-marginal): passes spread over n workers, one per core, each with single-threaded OpenBLAS. Default: one per OpenBLAS thread (OPENBLAS_NUM_THREADS=1 means 1).",
+        valueName: "n"))
+    var workers: Int?
+
     func validate() throws {
         if mutations != nil && variants != nil { throw ValidationError("give --mutations or --variants, not both") }
         let variantMode = mutations != nil || variants != nil
@@ -115,6 +120,7 @@ struct ScoreCommand: ParsableCommand {
         }
         if let batch, batch < 1 { throw ValidationError("--batch must be ≥ 1") }
         if let maxLength, maxLength < 1 { throw ValidationError("--max-length must be ≥ 1") }
+        if let workers, workers < 1 { throw ValidationError("--workers must be ≥ 1") }
         if let mutations {
             do { _ = try Mutation.parseList(mutations) } catch { throw ValidationError("\(error)") }
         }
@@ -131,7 +137,7 @@ struct ScoreCommand: ParsableCommand {
         }
         let loaded = try modelOptions.load()
         let windowLimit = maxLength ?? loaded.trainingLength ?? SequenceScorer.defaultWindowLimit
-        let scorer = SequenceScorer(model: loaded.model, rowsPerPass: batch, windowLimit: windowLimit)
+        let scorer = SequenceScorer(model: loaded.model, rowsPerPass: batch, windowLimit: windowLimit, workers: workers)
         if let method { try scorer.check(method.scoring) }
         let reader = try SequenceReader(path: input)
         let sink = try OutputSink(path: nil)
@@ -182,8 +188,9 @@ struct ScoreCommand: ParsableCommand {
             ids.append(record.id)
             proteins.append(protein)
             pending += protein.count
-            // pll works protein by protein; one-pass methods batch a chunk.
-            if method == .pll || proteins.count >= 256 || pending >= 1 << 18 { try flush() }
+            // pll works protein by protein; one-pass methods batch a chunk (large, so that proteins of
+            // equal length share passes).
+            if method == .pll || proteins.count >= 4096 || pending >= 1 << 21 { try flush() }
         }
         try flush()
         if format == .json { try sink.write(first ? "]\n" : "\n]\n") }

@@ -87,6 +87,11 @@ struct SimilarityCommand: ParsableCommand {
     @Option(help: "Windows per forward pass.")
     var batch: Int = 4
 
+    @Option(help: ArgumentHelp(
+        "Split each batch's windows over n workers, one per core, each with single-threaded OpenBLAS. Default: one per OpenBLAS thread (OPENBLAS_NUM_THREADS=1 means 1), at most --batch.",
+        valueName: "n"))
+    var workers: Int?
+
     @Option(help: "Reference matrix to correlate with (default: the bundled data/BLOSUM62).")
     var blosum: String?
 
@@ -96,6 +101,7 @@ struct SimilarityCommand: ParsableCommand {
         if let maxProteins, maxProteins < 1 { throw ValidationError("--max-proteins must be positive") }
         if let seqLen, seqLen < 3 { throw ValidationError("--seq-len must be at least 3 (<cls>, a residue, <sep>)") }
         if batch < 1 { throw ValidationError("--batch must be positive") }
+        if let workers, workers < 1 { throw ValidationError("--workers must be positive") }
         if decimals < 0 || decimals > 17 { throw ValidationError("--decimals must be in 0...17") }
         if let heatmap, !(heatmap.hasSuffix(".svg") || heatmap.hasSuffix(".png")) {
             throw ValidationError("--heatmap must end in .svg or .png, got \(heatmap)")
@@ -199,7 +205,7 @@ struct SimilarityCommand: ParsableCommand {
     private func accumulate(model: PerformerLM, length: Int)
         throws -> (AttentionTypeMass, control: AttentionTypeMass, proteins: Int)
     {
-        let similarity = try AttentionSimilarity(model: model, batch: batch, length: length)
+        let similarity = try AttentionSimilarity(model: model, batch: batch, length: length, workers: workers)
         let causal = model.configuration.causal
         var control = AttentionTypeMass.constantAttention(types: model.configuration.vocabSize)
         var single: AttentionSimilarity?  // for the real rows of a last, partial batch
