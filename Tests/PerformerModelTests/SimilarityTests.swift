@@ -163,6 +163,33 @@ import ProteinIO
         }
     }
 
+    /// `forwardThroughAttention` (what the accumulator runs) leaves every layer's q, k, v,
+    /// attention output and saved kernel values exactly as the full forward pass does: the same
+    /// operations in the same order, so equal bit for bit.
+    @Test(arguments: modelCases)
+    func forwardThroughAttentionLeavesTheFullPassState(kind: AttentionKind, causal: Bool) {
+        let configuration = PerformerConfiguration(dim: 16, layers: 2, heads: 2, features: 16, attention: kind, causal: causal)
+        let model = PerformerLM(configuration: configuration, seed: 76)
+        PerformerLMTests.randomize(model, seed: 77)
+        let tokens = PerformerLMTests.batch(2 * 60, seed: 78).tokens
+        let full = model.makeWorkspace(batch: 2, length: 60), partial = model.makeWorkspace(batch: 2, length: 60)
+        model.forward(tokens: tokens, workspace: full)
+        tokens.withUnsafeBufferPointer { model.forwardThroughAttention(tokens: $0, workspace: partial) }
+        for layer in 0..<configuration.layers {
+            let pairs = [
+                (full.query[layer], partial.query[layer]), (full.key[layer], partial.key[layer]),
+                (full.value[layer], partial.value[layer]), (full.attention[layer], partial.attention[layer]),
+                (full.saved[layer].queryFeatures, partial.saved[layer].queryFeatures),
+                (full.saved[layer].keyFeatures, partial.saved[layer].keyFeatures),
+                (full.saved[layer].keyLogScale, partial.saved[layer].keyLogScale),
+                (full.saved[layer].normalizer, partial.saved[layer].normalizer),
+            ]
+            for (index, (a, b)) in pairs.enumerated() {
+                #expect(Array(a.buffer) == Array(b.buffer), "\(kind) causal \(causal) layer \(layer) tensor \(index)")
+            }
+        }
+    }
+
     /// Window groups on 2 and 3 workers (each its own forward pass and slices) give the mass of
     /// one pass over the whole batch, within 1e-5 relative (normwise), every kind and direction.
     @Test(arguments: modelCases)

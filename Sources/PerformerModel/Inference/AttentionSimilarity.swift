@@ -107,7 +107,7 @@ public final class AttentionSimilarity {
                 let c = Swift.min(chunk, l)
                 return t * m + c * t + c * c + 3 * c
             }
-            return t * m + l * t + l
+            return 2 * t * m + t * t + l
         }
     }
 
@@ -125,7 +125,7 @@ public final class AttentionSimilarity {
         _ = sliceMass.update(repeating: 0)
         if workspaces.count == 1 {
             let ws = workspaces[0]
-            model.forward(tokens: tokens, workspace: ws)
+            model.forwardThroughAttention(tokens: tokens, workspace: ws)
             for layer in 0..<c.layers {
                 parallelism.run(slices: slices) { s, worker in
                     readSlice(layer: layer, workspace: ws, slice: s, into: s, tokens: base, scratch: scratch[worker].data)
@@ -135,7 +135,7 @@ public final class AttentionSimilarity {
             SliceParallelism.workers(workspaces.count).run(slices: workspaces.count) { g, _ in
                 let ws = workspaces[g]
                 let group = base + starts[g] * length
-                model.forward(tokens: UnsafeBufferPointer(start: group, count: ws.rows), workspace: ws)
+                model.forwardThroughAttention(tokens: UnsafeBufferPointer(start: group, count: ws.rows), workspace: ws)
                 for layer in 0..<c.layers {
                     for s in 0..<(ws.batch * heads) {
                         readSlice(layer: layer, workspace: ws, slice: s, into: starts[g] * heads + s, tokens: group,
@@ -216,7 +216,9 @@ public struct AttentionSimilarityError: Error, CustomStringConvertible, Sendable
 extension AttentionSimilarity {
     /// Bidirectional FAVOR, one (batch, head) slice: mass[x_i, b] += q′_i·K̂_b / D̂_i for every i
     /// and type b, with K̂_b = Σ_{j: x_j = b} k̃′_j·e^{s_j − max s} (e ≡ 1 without log-scales) —
-    /// the frame of `BidirectionalLinearAttention`, in which its D̂_i is saved.
+    /// the frame of `BidirectionalLinearAttention`, in which its D̂_i is saved. The rows of one
+    /// query type share their type, so they are summed first: mass[a, b] += Q̂_a·K̂_b with
+    /// Q̂_a = Σ_{i: x_i = a} q′_i / D̂_i.
     ///
     /// - Parameters:
     ///   - mass: [types, types] Double, accumulated.
@@ -224,31 +226,30 @@ extension AttentionSimilarity {
     ///   - keyLogScale: s [length] or nil.
     ///   - normalizer: D̂ [length], as the kernel saved it.
     ///   - tokens: x [length], ids < types.
-    ///   - scratch: types·features + length·types + length floats.
-    /// - Complexity: O(L·m·V): one [L, m]·[m, V] GEMM.
+    ///   - scratch: 2·types·features + types·types + length floats.
+    /// - Complexity: O(L·m + V²·m): two passes over the rows and one [V, m]·[m, V] product.
     public static func favorBidirectionalSlice(
         mass: UnsafeMutablePointer<Double>, queryFeatures: UnsafePointer<Float>, keyFeatures: UnsafePointer<Float>,
         keyLogScale: UnsafePointer<Float>?, normalizer: UnsafePointer<Float>, tokens: UnsafePointer<TokenID>,
         length l: Int, features m: Int, types t: Int, scratch: UnsafeMutablePointer<Float>
     ) {
-        let typeKeys = scratch            // K̂ [t, m]
-        let scores = typeKeys + t * m     // Q′K̂ᵀ [l, t]
-        let factors = scores + l * t      // e^{s_j − max s} [l]
-        typeKeys.update(repeating: 0, count: t * m)
+        let typeKeys = scratch               // K̂ [t, m]
+        let typeQueries = typeKeys + t * m   // Q̂ [t, m]
+        let scores = typeQueries + t * m     // Q̂K̂ᵀ [t, t]
+        let factors = scores + t * t         // e^{s_j − max s} [l]
+        typeKeys.update(repeating: 0, count: 2 * t * m)
         if let s = keyLogScale {
             Elementwise.exp(s, into: factors, count: l, shift: Elementwise.max(s, count: l))
         } else {
             factors.update(repeating: 1, count: l)
         }
         for j in 0..<l {
-            Elementwise.addScaled(keyFeatures + j * m, by: factors[j], to: typeKeys + Int(tokens[j]) * m, count: m)
+            let type = Int(tokens[j]) * m
+            Elementwise.addScaled(keyFeatures + j * m, by: factors[j], to: typeKeys + type, count: m)
+            Elementwise.addScaled(queryFeatures + j * m, by: 1 / normalizer[j], to: typeQueries + type, count: m)
         }
-        BLAS.sgemm(transB: true, m: l, n: t, k: m, a: queryFeatures, lda: m, b: typeKeys, ldb: m, c: scores, ldc: t)
-        for i in 0..<l {
-            let inverse = 1 / Double(normalizer[i])
-            let row = mass + Int(tokens[i]) * t, source = scores + i * t
-            for b in 0..<t { row[b] += Double(source[b]) * inverse }
-        }
+        BLAS.sgemm(transB: true, m: t, n: t, k: m, a: typeQueries, lda: m, b: typeKeys, ldb: m, c: scores, ldc: t)
+        for e in 0..<(t * t) { mass[e] += Double(scores[e]) }
     }
 
     /// Causal FAVOR, one slice: mass[x_i, b] += Σ_{j ≤ i, x_j = b} q′_i·k̃′_j e^{s_j − M_i} / D̂_i,

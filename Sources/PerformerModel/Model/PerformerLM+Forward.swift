@@ -13,11 +13,22 @@ extension PerformerLM {
         forward(tokens: tokens, workspace: ws, selectedRows: false)
     }
 
+    /// The forward pass up to and including the last block's attention kernel, and no further:
+    /// every layer's q, k, v, attention output and saved kernel values are filled (what
+    /// `AttentionSimilarity` reads); the last block's output side, the final LayerNorm and the
+    /// logits are not computed, and the workspace must not be used for a backward pass.
+    public func forwardThroughAttention(tokens: UnsafeBufferPointer<TokenID>, workspace ws: Workspace) {
+        forward(tokens: tokens, workspace: ws, selectedRows: false, throughAttention: true)
+    }
+
     /// The forward pass; with `selectedRows`, the last block's output side (after attention),
     /// the final LayerNorm and the logits run on `ws.selectedRows` only, compacted (row t of
     /// those buffers is row selectedRows[t]). Everything up to the last attention runs on all
-    /// rows, since every row's keys and values reach the selected rows through attention.
-    func forward(tokens: UnsafeBufferPointer<TokenID>, workspace ws: Workspace, selectedRows: Bool) {
+    /// rows, since every row's keys and values reach the selected rows through attention. With
+    /// `throughAttention`, the pass stops after the last block's attention kernel.
+    func forward(
+        tokens: UnsafeBufferPointer<TokenID>, workspace ws: Workspace, selectedRows: Bool, throughAttention: Bool = false
+    ) {
         check(ws, tokens: tokens.count)
         let c = configuration
         let elementwise = elementwise(for: ws)
@@ -46,6 +57,7 @@ extension PerformerLM {
             kernels[layer].forward(
                 out: ws.attention[layer], query: ws.query[layer], key: ws.key[layer], value: ws.value[layer],
                 saving: ws.saved[layer], parallelism: ws.isWorker ? .serial : nil)
+            if throughAttention && layer == c.layers - 1 { return }
             // x_mid = x + merge(a)·Wo + bo                                  [N, D]
             HeadLayout.merge(
                 out: ws.projection.data, input: ws.attention[layer].data, batch: ws.batch, length: ws.length,
