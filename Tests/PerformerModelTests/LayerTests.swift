@@ -122,6 +122,41 @@ import Foundation
         withExtendedLifetime((x, gamma, beta)) {}
     }
 
+    /// The backward on 2 and 3 workers (rows in contiguous parts, each with its own dγ, dβ added
+    /// in part order) gives dx bit for bit and dγ, dβ within 1e-6 normwise of one pass (Float
+    /// sums in another order); the split column sums give the bias gradient bit for bit (each
+    /// column summed in row order).
+    @Test func layerNormParallelBackwardAndColumnSumsMatchOnePass() {
+        let rows = 301, dim = 256
+        let x = randomTensor([rows, dim], seed: 17), gamma = randomTensor([dim], seed: 18), beta = randomTensor([dim], seed: 19)
+        let dy = randomTensor([rows, dim], seed: 20)
+        let y = Tensor(shape: [rows, dim]), mean = Tensor(shape: [rows]), rstd = Tensor(shape: [rows])
+        LayerNorm.forward(out: y.data, mean: mean.data, rstd: rstd.data, input: x.data, weight: gamma.data,
+                          bias: beta.data, rows: rows, dim: dim, epsilon: 1e-5)
+        #expect(rows * dim >= LayerNorm.parallelMinimum)
+        func backward(_ parallelism: SliceParallelism) -> (dx: Tensor, dg: Tensor, db: Tensor, sums: Tensor) {
+            // Accumulators start non-zero: the parts must add to them, not overwrite them.
+            let dx = randomTensor([rows, dim], seed: 21), dg = randomTensor([dim], seed: 22), db = randomTensor([dim], seed: 23)
+            let sums = randomTensor([dim], seed: 24)
+            LayerNorm.backward(dInput: dx.data, dWeight: dg.data, dBias: db.data, dOut: dy.data, input: x.data,
+                               mean: mean.data, rstd: rstd.data, weight: gamma.data, rows: rows, dim: dim,
+                               parallelism: parallelism)
+            Linear.columnSums(dy.data, rows: rows, columns: dim, into: sums.data, parallelism: parallelism)
+            return (dx, dg, db, sums)
+        }
+        let one = backward(.serial)
+        for workers in [2, 3] {
+            let split = backward(.workers(workers))
+            #expect(bitIdentical(one.dx, split.dx) && bitIdentical(one.sums, split.sums), "workers \(workers)")
+            for (a, b) in [(split.dg, one.dg), (split.db, one.db)] {
+                let difference = zip(a.array, b.array).reduce(0.0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) }
+                let norm = b.array.reduce(0.0) { $0 + Double($1) * Double($1) }
+                #expect((difference / norm).squareRoot() < 1e-6, "workers \(workers)")
+            }
+        }
+        withExtendedLifetime((x, gamma, beta, dy, y)) {}
+    }
+
     // MARK: GELU
 
     /// The vectorised erf (Eigen's rational approximation) against Double erf on a dense grid

@@ -56,6 +56,44 @@ import ProteinIO
         }
     }
 
+    /// The split product equals a naive Double product (1e-4 absolute, k = 40) for every
+    /// transpose combination, split by rows (m ≥ n) and by columns (m < n), into 2, 3 and 7 parts,
+    /// with padded leading dimensions and β = 0.5 reading C; parts never write outside C.
+    @Test(arguments: [(false, false), (true, false), (false, true), (true, true)])
+    func splitSgemmMatchesNaiveProducts(transA: Bool, transB: Bool) {
+        let k = 40
+        for (m, n) in [(301, 90), (70, 400)] {
+            #expect(m * n * k >= SliceParallelism.splitGEMMMinimum)
+            let lda = (transA ? m : k) + 3, ldb = (transB ? k : n) + 2, ldc = n + 5
+            let a = randomTensor([(transA ? k : m) * lda], seed: 11)
+            let b = randomTensor([(transB ? n : k) * ldb], seed: 12)
+            let start = randomTensor([m * ldc], seed: 13)
+            for workers in [2, 3, 7] {
+                let c = Tensor(shape: [m * ldc], values: start.array)
+                SliceParallelism.workers(workers).sgemm(
+                    transA: transA, transB: transB, m: m, n: n, k: k, alpha: 2, a: a.data, lda: lda,
+                    b: b.data, ldb: ldb, beta: 0.5, c: c.data, ldc: ldc)
+                var worst = 0.0
+                for i in 0..<m {
+                    for j in 0..<ldc {
+                        var expected = Double(start[i * ldc + j])
+                        if j < n {
+                            var sum = 0.0
+                            for p in 0..<k {
+                                let x = transA ? a[p * lda + i] : a[i * lda + p]
+                                let y = transB ? b[j * ldb + p] : b[p * ldb + j]
+                                sum += Double(x) * Double(y)
+                            }
+                            expected = 2 * sum + 0.5 * expected
+                        }
+                        worst = max(worst, abs(Double(c[i * ldc + j]) - expected))
+                    }
+                }
+                #expect(worst < 1e-4, "m \(m) n \(n) workers \(workers): \(worst)")
+            }
+        }
+    }
+
     @Test func sliceParallelismVisitsEverySliceOnceWithValidWorkers() {
         for policy in [SliceParallelism.serial, .workers(2), .workers(5)] {
             var visits = [Int](repeating: 0, count: 7)

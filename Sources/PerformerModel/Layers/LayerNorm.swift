@@ -122,12 +122,47 @@ public enum LayerNorm {
     ///   - input: x [rows, dim], as in the forward.
     ///   - mean, rstd: μ, r [rows], as the forward wrote them.
     ///   - weight: γ [dim].
+    ///   - parallelism: with workers, the rows are cut into one contiguous part per worker; each
+    ///     part sums its own dγ, dβ, which are added to the accumulators in part order afterwards
+    ///     (a fixed order: the result does not depend on thread timing).
     public static func backward(
         dInput: UnsafeMutablePointer<Float>, dWeight: UnsafeMutablePointer<Float>, dBias: UnsafeMutablePointer<Float>,
         dOut: UnsafePointer<Float>, input: UnsafePointer<Float>, mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>,
-        weight: UnsafePointer<Float>, rows: Int, dim: Int
+        weight: UnsafePointer<Float>, rows: Int, dim: Int, parallelism: SliceParallelism = .serial
     ) {
-        for r in 0..<rows {
+        let parts = rows * dim >= parallelMinimum ? parallelism.workerCount(slices: rows) : 1
+        if parts <= 1 {
+            backwardRows(0..<rows, dInput: dInput, dWeight: dWeight, dBias: dBias, dOut: dOut, input: input,
+                         mean: mean, rstd: rstd, weight: weight, dim: dim)
+            return
+        }
+        // Per part: dγ then dβ, [2, dim].
+        var partial = [Float](repeating: 0, count: parts * 2 * dim)
+        partial.withUnsafeMutableBufferPointer { buffer in
+            let sums = buffer.baseAddress!
+            parallelism.run(slices: parts) { part, _ in
+                backwardRows(rows * part / parts ..< rows * (part + 1) / parts, dInput: dInput,
+                             dWeight: sums + 2 * part * dim, dBias: sums + (2 * part + 1) * dim, dOut: dOut,
+                             input: input, mean: mean, rstd: rstd, weight: weight, dim: dim)
+            }
+            for part in 0..<parts {
+                Elementwise.add(sums + 2 * part * dim, to: dWeight, count: dim)
+                Elementwise.add(sums + (2 * part + 1) * dim, to: dBias, count: dim)
+            }
+        }
+    }
+
+    /// Elements below which `backward` stays on the calling thread.
+    static let parallelMinimum = 1 << 16
+
+    /// `backward` for the rows in `range`, accumulating into `dWeight`, `dBias`.
+    private static func backwardRows(
+        _ range: Range<Int>,
+        dInput: UnsafeMutablePointer<Float>, dWeight: UnsafeMutablePointer<Float>, dBias: UnsafeMutablePointer<Float>,
+        dOut: UnsafePointer<Float>, input: UnsafePointer<Float>, mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>,
+        weight: UnsafePointer<Float>, dim: Int
+    ) {
+        for r in range {
             let x = input + r * dim, dy = dOut + r * dim, dx = dInput + r * dim
             let mu = mean[r], scale = rstd[r]
             let vMu = Vector(repeating: mu), vScale = Vector(repeating: scale)

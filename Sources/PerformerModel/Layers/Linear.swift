@@ -1,7 +1,8 @@
 /// A fully connected layer on row vectors, y = x·W + b, over a flattened batch of rows.
 ///
 /// Shapes: x [rows, inputs], W [inputs, outputs] (stored [in, out], see `ParameterStore`),
-/// b [outputs], y [rows, outputs]. All products go through one `BLAS.sgemm` over all rows.
+/// b [outputs], y [rows, outputs]. All products go through one `BLAS.sgemm` over all rows, or,
+/// with `parallelism` workers, one single-threaded sgemm per part (`SliceParallelism.sgemm`).
 /// Saved for backward: nothing of its own; the caller keeps x (it is some other layer's output).
 public enum Linear {
     /// y = x·W + b, or y += x·W + b when `accumulate` (a residual connection written in place).
@@ -15,7 +16,7 @@ public enum Linear {
     public static func forward(
         out: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
         weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-        rows: Int, inputs: Int, outputs: Int, accumulate: Bool = false
+        rows: Int, inputs: Int, outputs: Int, accumulate: Bool = false, parallelism: SliceParallelism = .serial
     ) {
         if let bias {
             // Write b into every row (or add it), then let the GEMM accumulate onto it with β = 1:
@@ -28,8 +29,8 @@ public enum Linear {
                 }
             }
         }
-        BLAS.sgemm(m: rows, n: outputs, k: inputs, a: input, lda: inputs, b: weight, ldb: outputs,
-                   beta: accumulate || bias != nil ? 1 : 0, c: out, ldc: outputs)
+        parallelism.sgemm(m: rows, n: outputs, k: inputs, a: input, lda: inputs, b: weight, ldb: outputs,
+                          beta: accumulate || bias != nil ? 1 : 0, c: out, ldc: outputs)
     }
 
     /// Gradients of y = x·W + b, accumulated (+=):
@@ -60,12 +61,13 @@ public enum Linear {
     /// `dBias` is given).
     public static func backwardWeight(
         dWeight: UnsafeMutablePointer<Float>, dBias: UnsafeMutablePointer<Float>?,
-        dOut: UnsafePointer<Float>, input: UnsafePointer<Float>, rows: Int, inputs: Int, outputs: Int
+        dOut: UnsafePointer<Float>, input: UnsafePointer<Float>, rows: Int, inputs: Int, outputs: Int,
+        parallelism: SliceParallelism = .serial
     ) {
         // dW [in, out] += xᵀ [in, rows] · dy [rows, out]
-        BLAS.sgemm(transA: true, m: inputs, n: outputs, k: rows, a: input, lda: inputs, b: dOut, ldb: outputs,
-                   beta: 1, c: dWeight, ldc: outputs)
-        if let dBias { columnSums(dOut, rows: rows, columns: outputs, into: dBias) }
+        parallelism.sgemm(transA: true, m: inputs, n: outputs, k: rows, a: input, lda: inputs, b: dOut, ldb: outputs,
+                          beta: 1, c: dWeight, ldc: outputs)
+        if let dBias { columnSums(dOut, rows: rows, columns: outputs, into: dBias, parallelism: parallelism) }
     }
 
     /// The input half of `backward`: dx += dy·Wᵀ [rows, inputs], or dx = dy·Wᵀ when
@@ -73,17 +75,28 @@ public enum Linear {
     /// `backwardWeight` has read it).
     public static func backwardInput(
         dInput: UnsafeMutablePointer<Float>, dOut: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-        rows: Int, inputs: Int, outputs: Int, accumulate: Bool = true
+        rows: Int, inputs: Int, outputs: Int, accumulate: Bool = true, parallelism: SliceParallelism = .serial
     ) {
         // dx [rows, in] (+)= dy [rows, out] · Wᵀ [out, in]
-        BLAS.sgemm(transB: true, m: rows, n: inputs, k: outputs, a: dOut, lda: outputs, b: weight, ldb: outputs,
-                   beta: accumulate ? 1 : 0, c: dInput, ldc: inputs)
+        parallelism.sgemm(transB: true, m: rows, n: inputs, k: outputs, a: dOut, lda: outputs, b: weight, ldb: outputs,
+                          beta: accumulate ? 1 : 0, c: dInput, ldc: inputs)
     }
 
     /// into[c] += Σ_r x[r, c] for x [rows, columns]: the bias gradient of every layer.
     public static func columnSums(
-        _ x: UnsafePointer<Float>, rows: Int, columns: Int, into sums: UnsafeMutablePointer<Float>
+        _ x: UnsafePointer<Float>, rows: Int, columns: Int, into sums: UnsafeMutablePointer<Float>,
+        parallelism: SliceParallelism = .serial
     ) {
-        for r in 0..<rows { Elementwise.add(x + r * columns, to: sums, count: columns) }
+        // With workers: one contiguous range of columns each (every column summed in row order,
+        // as on one thread).
+        let parts = rows * columns >= 1 << 16 ? parallelism.workerCount(slices: columns / 8) : 1
+        if parts <= 1 {
+            for r in 0..<rows { Elementwise.add(x + r * columns, to: sums, count: columns) }
+            return
+        }
+        parallelism.run(slices: parts) { part, _ in
+            let start = columns * part / parts, end = columns * (part + 1) / parts
+            for r in 0..<rows { Elementwise.add(x + r * columns + start, to: sums + start, count: end - start) }
+        }
     }
 }

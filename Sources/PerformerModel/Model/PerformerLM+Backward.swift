@@ -75,18 +75,19 @@ extension PerformerLM {
 
         // logits = x_f·Eᵀ + b_lm: dE += dlogitsᵀ·x_f, db_lm += Σ dlogits, dx_f = dlogits·E
         // (`normalized` still holds x_f from the forward)
-        BLAS.sgemm(transA: true, m: v, n: d, k: lastRows, a: ws.dLogits.data, lda: v, b: ws.normalized.data, ldb: d,
-                   beta: 1, c: gradient(offsets.embedding), ldc: d)
-        Linear.columnSums(ws.dLogits.data, rows: lastRows, columns: v, into: gradient(offsets.lmHeadBias))
-        BLAS.sgemm(m: lastRows, n: d, k: v, a: ws.dLogits.data, lda: v, b: value(offsets.embedding), ldb: d,
-                   c: ws.dNormalized.data, ldc: d)
+        elementwise.sgemm(transA: true, m: v, n: d, k: lastRows, a: ws.dLogits.data, lda: v, b: ws.normalized.data,
+                          ldb: d, beta: 1, c: gradient(offsets.embedding), ldc: d)
+        Linear.columnSums(ws.dLogits.data, rows: lastRows, columns: v, into: gradient(offsets.lmHeadBias),
+                          parallelism: elementwise)
+        elementwise.sgemm(m: lastRows, n: d, k: v, a: ws.dLogits.data, lda: v, b: value(offsets.embedding), ldb: d,
+                          c: ws.dNormalized.data, ldc: d)
         // x_f = LN_final(x_n): dx_n = LN backward                          [N, D]
         ws.dResidual.zero()
         LayerNorm.backward(
             dInput: ws.dResidual.data, dWeight: gradient(offsets.finalNormWeight), dBias: gradient(offsets.finalNormBias),
             dOut: ws.dNormalized.data, input: ws.residual.data + last * n * d,
             mean: ws.normMean.data + last * n, rstd: ws.normRstd.data + last * n,
-            weight: value(offsets.finalNormWeight), rows: lastRows, dim: d)
+            weight: value(offsets.finalNormWeight), rows: lastRows, dim: d, parallelism: elementwise)
 
         for layer in (0..<c.layers).reversed() {
             let o = offsets.blocks[layer]
@@ -108,30 +109,31 @@ extension PerformerLM {
             GELU.forwardAndDerivative(out: ws.hidden.data, derivative: u, input: u, count: r * f, parallelism: elementwise)
             // dW2 += GELU(u)ᵀ·dx_out, db2 += Σ dx_out; then hidden ← dGELU = dx_out·W2ᵀ     [N, F]
             Linear.backwardWeight(dWeight: gradient(o.w2), dBias: gradient(o.b2), dOut: dResidual,
-                                  input: ws.hidden.data, rows: r, inputs: f, outputs: d)
+                                  input: ws.hidden.data, rows: r, inputs: f, outputs: d, parallelism: elementwise)
             Linear.backwardInput(dInput: ws.hidden.data, dOut: dResidual, weight: value(o.w2),
-                                 rows: r, inputs: f, outputs: d, accumulate: false)
+                                 rows: r, inputs: f, outputs: d, accumulate: false, parallelism: elementwise)
             // hidden ← du = dGELU ⊙ GELU'(u)
             GELU.backward(gradient: ws.hidden.data, derivative: u, count: r * f, parallelism: elementwise)
             // dW1 += hᵀ·du, db1 += Σ du, dh = du·W1ᵀ                         [N, D]
             Linear.backwardWeight(dWeight: gradient(o.w1), dBias: gradient(o.b1), dOut: ws.hidden.data,
-                                  input: ws.normalized.data, rows: r, inputs: d, outputs: f)
+                                  input: ws.normalized.data, rows: r, inputs: d, outputs: f, parallelism: elementwise)
             Linear.backwardInput(dInput: ws.dNormalized.data, dOut: ws.hidden.data, weight: value(o.w1),
-                                 rows: r, inputs: d, outputs: f, accumulate: false)
+                                 rows: r, inputs: d, outputs: f, accumulate: false, parallelism: elementwise)
             // dx_mid = dx_out + LN_ffn backward
             LayerNorm.backward(
                 dInput: dResidual, dWeight: gradient(o.ffnNormWeight), dBias: gradient(o.ffnNormBias),
                 dOut: ws.dNormalized.data, input: xMid, mean: ws.normMean.data + statsFFN,
-                rstd: ws.normRstd.data + statsFFN, weight: value(o.ffnNormWeight), rows: r, dim: d)
+                rstd: ws.normRstd.data + statsFFN, weight: value(o.ffnNormWeight), rows: r, dim: d,
+                parallelism: elementwise)
 
             // --- x_mid = x + merge(a)·Wo + bo
             HeadLayout.merge(out: ws.projection.data, input: ws.attention[layer].data, batch: batch, length: length,
                              heads: heads, headDim: headDim, inverseRotary: nil, parallelism: elementwise)
             if compact { PerformerLM.gatherRows(ws.projection.data, rows: ws.selectedRows, width: d) }
             Linear.backwardWeight(dWeight: gradient(o.wo), dBias: gradient(o.bo), dOut: dResidual,
-                                  input: ws.projection.data, rows: r, inputs: d, outputs: d)
+                                  input: ws.projection.data, rows: r, inputs: d, outputs: d, parallelism: elementwise)
             Linear.backwardInput(dInput: ws.dProjection.data, dOut: dResidual, weight: value(o.wo),
-                                 rows: r, inputs: d, outputs: d, accumulate: false)
+                                 rows: r, inputs: d, outputs: d, accumulate: false, parallelism: elementwise)
             if compact {
                 // Back to all N rows: the unselected rows' x_mid fed nothing, so their gradient
                 // there is 0; dx (through the residual) and da are scattered alike.
@@ -160,7 +162,8 @@ extension PerformerLM {
             LayerNorm.backward(
                 dInput: dResidual, dWeight: gradient(o.attnNormWeight), dBias: gradient(o.attnNormBias),
                 dOut: ws.dNormalized.data, input: x, mean: ws.normMean.data + statsAttn,
-                rstd: ws.normRstd.data + statsAttn, weight: value(o.attnNormWeight), rows: n, dim: d)
+                rstd: ws.normRstd.data + statsAttn, weight: value(o.attnNormWeight), rows: n, dim: d,
+                parallelism: elementwise)
         }
         // x₀ = E[tokens]: dE[tokens[r]] += dx₀[r]
         Embedding.backward(dWeight: gradient(offsets.embedding), dOut: ws.dResidual.data, tokens: tokens, vocab: v, dim: d)
@@ -179,8 +182,10 @@ extension PerformerLM {
                          heads: c.heads, headDim: c.headDim, inverseRotary: rotated ? ws.rotary : nil,
                          parallelism: elementwise)
         Linear.backwardWeight(dWeight: gradient(weight), dBias: gradient(bias), dOut: ws.dProjection.data,
-                              input: ws.normalized.data, rows: ws.rows, inputs: c.dim, outputs: c.dim)
+                              input: ws.normalized.data, rows: ws.rows, inputs: c.dim, outputs: c.dim,
+                              parallelism: elementwise)
         Linear.backwardInput(dInput: ws.dNormalized.data, dOut: ws.dProjection.data, weight: value(weight),
-                             rows: ws.rows, inputs: c.dim, outputs: c.dim, accumulate: accumulate)
+                             rows: ws.rows, inputs: c.dim, outputs: c.dim, accumulate: accumulate,
+                             parallelism: elementwise)
     }
 }

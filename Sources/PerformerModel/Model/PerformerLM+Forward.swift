@@ -71,7 +71,7 @@ extension PerformerLM {
                 xMid.update(from: x, count: n * d)
             }
             Linear.forward(out: xMid, input: ws.projection.data, weight: value(o.wo), bias: value(o.bo),
-                           rows: r, inputs: d, outputs: d, accumulate: true)
+                           rows: r, inputs: d, outputs: d, accumulate: true, parallelism: elementwise)
 
             // h = LN_ffn(x_mid); u = h·W1 + b1                              [N, F]
             LayerNorm.forward(
@@ -80,12 +80,12 @@ extension PerformerLM {
                 rows: r, dim: d, epsilon: eps, parallelism: elementwise)
             let u = ws.ffnInput.data + layer * n * f
             Linear.forward(out: u, input: ws.normalized.data, weight: value(o.w1), bias: value(o.b1),
-                           rows: r, inputs: d, outputs: f)
+                           rows: r, inputs: d, outputs: f, parallelism: elementwise)
             // x_out = x_mid + GELU(u)·W2 + b2                               [N, D]
             GELU.forward(out: ws.hidden.data, input: u, count: r * f, parallelism: elementwise)
             xOut.update(from: xMid, count: r * d)
             Linear.forward(out: xOut, input: ws.hidden.data, weight: value(o.w2), bias: value(o.b2),
-                           rows: r, inputs: f, outputs: d, accumulate: true)
+                           rows: r, inputs: f, outputs: d, accumulate: true, parallelism: elementwise)
         }
         // x_f = LN_final(x_n) (left in `normalized` for the backward)       [N, D]
         let last = 2 * c.layers
@@ -97,8 +97,8 @@ extension PerformerLM {
         // logits = x_f·Eᵀ + b_lm (tied head)                                [N, V]
         let bias = value(offsets.lmHeadBias)
         for row in 0..<r { (ws.logits.data + row * v).update(from: bias, count: v) }
-        BLAS.sgemm(transB: true, m: r, n: v, k: d, a: ws.normalized.data, lda: d, b: value(offsets.embedding), ldb: d,
-                   beta: 1, c: ws.logits.data, ldc: v)
+        elementwise.sgemm(transB: true, m: r, n: v, k: d, a: ws.normalized.data, lda: d, b: value(offsets.embedding),
+                          ldb: d, beta: 1, c: ws.logits.data, ldc: v)
     }
 
     /// `forward` on an array of tokens.
@@ -181,7 +181,7 @@ extension PerformerLM {
         let c = configuration
         let elementwise = elementwise(for: ws)
         Linear.forward(out: ws.projection.data, input: ws.normalized.data, weight: value(weight), bias: value(bias),
-                       rows: ws.rows, inputs: c.dim, outputs: c.dim)
+                       rows: ws.rows, inputs: c.dim, outputs: c.dim, parallelism: elementwise)
         HeadLayout.split(out: dest.data, input: ws.projection.data, batch: ws.batch, length: ws.length,
                          heads: c.heads, headDim: c.headDim, rotary: rotate ? ws.rotary : nil, parallelism: elementwise)
     }

@@ -86,3 +86,53 @@ private struct UncheckedBox<T>: @unchecked Sendable {
     let value: T
     init(_ value: T) { self.value = value }
 }
+
+extension SliceParallelism {
+    /// Products with fewer multiply-adds than this run as one `BLAS.sgemm` (OpenBLAS keeps them
+    /// on one thread anyway).
+    static let splitGEMMMinimum = 1 << 20
+
+    /// C[m×n] = alpha · op(A) · op(B) + beta · C (as `BLAS.sgemm`) with C cut into contiguous
+    /// parts, one per worker, each part one single-threaded sgemm: C's rows when m ≥ n, else its
+    /// columns. No part reads another's output, so no reduction is needed, and the cut is fixed
+    /// by (m, n, workers), so results do not depend on thread timing.
+    ///
+    /// Why not let OpenBLAS thread the product: between its threaded calls OpenBLAS's idle
+    /// threads spin (`sched_yield`) for about 2²⁸ cycles, and a model pass alternates GEMMs with
+    /// the attention slices and elementwise passes that run on these same workers, so on a
+    /// machine with as many cores as workers those spinning threads take cores from the work
+    /// (measured in docs/model.md). `serial` or a small product: one plain `BLAS.sgemm`.
+    public func sgemm(
+        transA: Bool = false, transB: Bool = false,
+        m: Int, n: Int, k: Int,
+        alpha: Float = 1,
+        a: UnsafePointer<Float>, lda: Int,
+        b: UnsafePointer<Float>, ldb: Int,
+        beta: Float = 0,
+        c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        let byRows = m >= n
+        let parts = workerCount(slices: byRows ? m : n)
+        if parts <= 1 || m * n * k < SliceParallelism.splitGEMMMinimum {
+            BLAS.sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+                       b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+            return
+        }
+        let total = byRows ? m : n
+        run(slices: parts) { part, _ in
+            let start = total * part / parts, end = total * (part + 1) / parts
+            guard end > start else { return }
+            if byRows {
+                // Rows [start, end) of C come from rows [start, end) of op(A).
+                BLAS.sgemm(transA: transA, transB: transB, m: end - start, n: n, k: k, alpha: alpha,
+                           a: transA ? a + start : a + start * lda, lda: lda, b: b, ldb: ldb,
+                           beta: beta, c: c + start * ldc, ldc: ldc)
+            } else {
+                // Columns [start, end) of C come from columns [start, end) of op(B).
+                BLAS.sgemm(transA: transA, transB: transB, m: m, n: end - start, k: k, alpha: alpha,
+                           a: a, lda: lda, b: transB ? b + start * ldb : b + start, ldb: ldb,
+                           beta: beta, c: c + start, ldc: ldc)
+            }
+        }
+    }
+}
