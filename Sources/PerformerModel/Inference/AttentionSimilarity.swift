@@ -122,7 +122,7 @@ public final class AttentionSimilarity {
         let t = c.vocabSize, heads = c.heads, slices = batch * heads
         for token in tokens { mass.tokenCounts[Int(token)] += 1 }
         mass.windows += batch
-        _ = sliceMass.update(repeating: 0)
+        sliceMass.update(repeating: 0)
         if workspaces.count == 1 {
             let ws = workspaces[0]
             model.forwardThroughAttention(tokens: tokens, workspace: ws)
