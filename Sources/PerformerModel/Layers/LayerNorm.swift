@@ -23,7 +23,7 @@ public enum LayerNorm {
         input: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
         rows: Int, dim: Int, epsilon: Float, parallelism: SliceParallelism = .serial
     ) {
-        LayerNorm.rowChunks(rows: rows, dim: dim, parallelism: parallelism) { first, count in
+        LayerNorm.rowChunks(rows: rows, dim: dim, parallelism: parallelism) { _, first, count in
             statistics(mean: mean + first, rstd: rstd + first, input: input + first * dim, rows: count, dim: dim,
                        epsilon: epsilon)
             normalize(out: out + first * dim, mean: mean + first, rstd: rstd + first, input: input + first * dim,
@@ -59,22 +59,31 @@ public enum LayerNorm {
         }
     }
 
-    /// Runs body(firstRow, rowCount) over contiguous chunks of rows, one per worker (rows are
-    /// independent, so the result does not depend on the split). Small inputs run serially.
+    /// Runs body(chunk, firstRow, rowCount) over contiguous chunks of rows, one per worker, chunk
+    /// in 0..<rowChunkCount (rows are independent, so per-row results do not depend on the split).
+    /// Small inputs run serially, as chunk 0.
     static func rowChunks(
-        rows: Int, dim: Int, parallelism: SliceParallelism, _ body: (_ first: Int, _ count: Int) -> Void
+        rows: Int, dim: Int, parallelism: SliceParallelism, _ body: (_ chunk: Int, _ first: Int, _ count: Int) -> Void
     ) {
-        let workers = rows * dim >= 1 << 16 ? parallelism.workerCount(slices: rows) : 1
+        let workers = rowChunkCount(rows: rows, dim: dim, parallelism: parallelism)
         if workers <= 1 {
-            body(0, rows)
+            body(0, 0, rows)
             return
         }
         let chunk = (rows + workers - 1) / workers
         parallelism.run(slices: workers) { w, _ in
             let first = w * chunk
-            if first < rows { body(first, Swift.min(chunk, rows - first)) }
+            if first < rows { body(w, first, Swift.min(chunk, rows - first)) }
         }
     }
+
+    /// The number of chunks `rowChunks` cuts `rows` rows of `dim` into (1: serial).
+    static func rowChunkCount(rows: Int, dim: Int, parallelism: SliceParallelism) -> Int {
+        rows * dim >= parallelMinimum ? parallelism.workerCount(slices: rows) : 1
+    }
+
+    /// Elements below which the row passes stay on the calling thread.
+    static let parallelMinimum = 1 << 16
 
     /// y = (x − μ)·r ⊙ γ + β from saved μ and r: the forward's output again, bit for bit (the
     /// forward ends with this same routine). The backward pass uses it to rebuild LN outputs.
@@ -83,7 +92,7 @@ public enum LayerNorm {
         input: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
         rows: Int, dim: Int, parallelism: SliceParallelism = .serial
     ) {
-        LayerNorm.rowChunks(rows: rows, dim: dim, parallelism: parallelism) { first, count in
+        LayerNorm.rowChunks(rows: rows, dim: dim, parallelism: parallelism) { _, first, count in
             normalizeRows(out: out + first * dim, mean: mean + first, rstd: rstd + first, input: input + first * dim,
                           weight: weight, bias: bias, rows: count, dim: dim)
         }
@@ -122,38 +131,35 @@ public enum LayerNorm {
     ///   - input: x [rows, dim], as in the forward.
     ///   - mean, rstd: μ, r [rows], as the forward wrote them.
     ///   - weight: γ [dim].
-    ///   - parallelism: with workers, the rows are cut into one contiguous part per worker; each
-    ///     part sums its own dγ, dβ, which are added to the accumulators in part order afterwards
-    ///     (a fixed order: the result does not depend on thread timing).
+    ///   - parallelism: with workers, the rows are cut as `rowChunks` cuts them; each chunk sums
+    ///     its own dγ, dβ, which are added to the accumulators in chunk order afterwards (a fixed
+    ///     order: the result does not depend on thread timing).
     public static func backward(
         dInput: UnsafeMutablePointer<Float>, dWeight: UnsafeMutablePointer<Float>, dBias: UnsafeMutablePointer<Float>,
         dOut: UnsafePointer<Float>, input: UnsafePointer<Float>, mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>,
         weight: UnsafePointer<Float>, rows: Int, dim: Int, parallelism: SliceParallelism = .serial
     ) {
-        let parts = rows * dim >= parallelMinimum ? parallelism.workerCount(slices: rows) : 1
-        if parts <= 1 {
+        let chunks = rowChunkCount(rows: rows, dim: dim, parallelism: parallelism)
+        if chunks <= 1 {
             backwardRows(0..<rows, dInput: dInput, dWeight: dWeight, dBias: dBias, dOut: dOut, input: input,
                          mean: mean, rstd: rstd, weight: weight, dim: dim)
             return
         }
-        // Per part: dγ then dβ, [2, dim].
-        var partial = [Float](repeating: 0, count: parts * 2 * dim)
+        // Per chunk: dγ then dβ, [2, dim].
+        var partial = [Float](repeating: 0, count: chunks * 2 * dim)
         partial.withUnsafeMutableBufferPointer { buffer in
             let sums = buffer.baseAddress!
-            parallelism.run(slices: parts) { part, _ in
-                backwardRows(rows * part / parts ..< rows * (part + 1) / parts, dInput: dInput,
-                             dWeight: sums + 2 * part * dim, dBias: sums + (2 * part + 1) * dim, dOut: dOut,
+            rowChunks(rows: rows, dim: dim, parallelism: parallelism) { chunk, first, count in
+                backwardRows(first ..< first + count, dInput: dInput,
+                             dWeight: sums + 2 * chunk * dim, dBias: sums + (2 * chunk + 1) * dim, dOut: dOut,
                              input: input, mean: mean, rstd: rstd, weight: weight, dim: dim)
             }
-            for part in 0..<parts {
-                Elementwise.add(sums + 2 * part * dim, to: dWeight, count: dim)
-                Elementwise.add(sums + (2 * part + 1) * dim, to: dBias, count: dim)
+            for chunk in 0..<chunks {
+                Elementwise.add(sums + 2 * chunk * dim, to: dWeight, count: dim)
+                Elementwise.add(sums + (2 * chunk + 1) * dim, to: dBias, count: dim)
             }
         }
     }
-
-    /// Elements below which `backward` stays on the calling thread.
-    static let parallelMinimum = 1 << 16
 
     /// `backward` for the rows in `range`, accumulating into `dWeight`, `dBias`.
     private static func backwardRows(

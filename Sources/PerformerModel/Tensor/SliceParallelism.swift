@@ -120,8 +120,8 @@ extension SliceParallelism {
         }
         let total = byRows ? m : n
         run(slices: parts) { part, _ in
+            // parts ≤ total, so no part is empty.
             let start = total * part / parts, end = total * (part + 1) / parts
-            guard end > start else { return }
             if byRows {
                 // Rows [start, end) of C come from rows [start, end) of op(A).
                 BLAS.sgemm(transA: transA, transB: transB, m: end - start, n: n, k: k, alpha: alpha,
