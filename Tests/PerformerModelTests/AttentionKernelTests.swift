@@ -154,6 +154,52 @@ import ProteinIO
         #expect(differentFuture)
     }
 
+    /// Key lengths: rows padded at the end (with large junk keys, which would dominate the
+    /// favor-softmax stabiliser and the exact softmax if read) give, at their real positions, the
+    /// outputs of a pass at exactly their length.
+    @Test(arguments: [AttentionKind.exact, .favorSoftmax, .favorRelu])
+    func keyLengthsIgnoreEndPadding(kind: AttentionKind) {
+        let (h, l, d) = (2, 20, 8)
+        let lengths = [20, 7, 13]
+        let padded = Problem(batch: lengths.count, heads: h, length: l, headDim: d, seed: 60)
+        var g = SeededGenerator(seed: 61)
+        for (b, n) in lengths.enumerated() {
+            for s in (b * h)..<((b + 1) * h) {
+                for i in n..<l {
+                    for c in 0..<d { padded.k[(s * l + i) * d + c] = 6 * Float(g.nextGaussian()) }
+                }
+            }
+        }
+        let kernel = AttentionKernel(kind: kind, headDim: d, features: 16, seed: 162)
+        let saved = kernel.makeSaved(batch: lengths.count, heads: h, length: l)
+        let out = Tensor(shape: padded.shape)
+        kernel.forward(out: out, query: padded.q, key: padded.k, value: padded.v, saving: saved, keyLengths: lengths)
+        #expect(saved.keyLengths == lengths)
+        for (b, n) in lengths.enumerated() {
+            // Row b alone, cut to its n real positions.
+            let alone = Problem(batch: 1, heads: h, length: n, headDim: d, seed: 0)
+            for head in 0..<h {
+                let from = ((b * h + head) * l) * d, to = head * n * d
+                for x in 0..<(n * d) {
+                    alone.q[to + x] = padded.q[from + x]
+                    alone.k[to + x] = padded.k[from + x]
+                    alone.v[to + x] = padded.v[from + x]
+                }
+            }
+            let expected = run(kernel, alone).out
+            for head in 0..<h {
+                for x in 0..<(n * d) {
+                    let got = out[((b * h + head) * l) * d + x], want = expected[head * n * d + x]
+                    #expect(abs(got - want) <= 1e-5 * max(1, abs(want)), "\(kind) row \(b) head \(head) element \(x)")
+                }
+            }
+        }
+        // The full-length row equals a pass without key lengths, and nil resets the record.
+        let plain = run(kernel, padded)
+        #expect(plain.saved.keyLengths == nil)
+        for x in 0..<(h * l * d) { #expect(abs(out[x] - plain.out[x]) <= 1e-6 * max(1, abs(plain.out[x]))) }
+    }
+
     /// Mean |favor − exact| over the outputs, for `features` random features, averaged over seeds.
     func favorError(features: Int, seeds: ClosedRange<UInt64>, _ p: Problem, exact: Tensor) -> Double {
         var total = 0.0

@@ -89,7 +89,7 @@ import Testing
                         Self.protein(40, seed: 4), Self.protein(9, seed: 5)]
         let scorer = SequenceScorer(model: model)
         let together = try scorer.score(proteins: proteins)
-        // proteins 0, 1, 4 (11, 22, 11 tokens) share the 32-token bucket: one workspace for them.
+        // proteins 0 and 4 (11 tokens) share the 16-token bucket, 1 and 2 (22, 31) the 32-token one.
         for (protein, batched) in zip(proteins, together) {
             let workspace = model.makeWorkspace(batch: 1, length: protein.count + 2)
             model.forward(tokens: SequenceScorer.windowTokens(protein), workspace: workspace)
@@ -170,18 +170,27 @@ import Testing
         #expect(score.scored == 15 && abs(score.logLikelihood - total) < 5e-4)
     }
 
-    /// Several proteins at once (equal lengths share a pass; no padding for a masked LM) ==
-    /// each alone.
-    @Test func maskedLMBatchingOfEqualLengthsIsExact() throws {
-        let model = Self.model(.favorRelu, causal: false, seed: 33)
+    /// Several proteins at once, padded at the end to their length bucket and batched, with
+    /// attention told each row's real length == a single-row forward of each at its exact length.
+    @Test(arguments: [AttentionKind.exact, .favorRelu, .favorSoftmax])
+    func maskedLMBucketPaddingAndBatchingAreExact(kind: AttentionKind) throws {
+        let model = Self.model(kind, causal: false, seed: 33)
         let proteins = [Self.protein(12, seed: 1), Self.protein(12, seed: 2), Self.protein(17, seed: 3),
-                        Self.protein(12, seed: 4)]
+                        Self.protein(9, seed: 4), Self.protein(5, seed: 5), Self.protein(30, seed: 6)]
         let scorer = SequenceScorer(model: model)
         let together = try scorer.score(proteins: proteins, method: .wtMarginal)
-        #expect(scorer.workspacesMade == 2)  // [3, 14] and [1, 19]
+        // 14, 14, 11, 7 tokens share the 16-token bucket; 19 and 32 tokens the 32-token one.
+        #expect(SequenceScorer.lengthBucket == 16 && scorer.workspacesMade == 2)
         for (protein, batched) in zip(proteins, together) {
-            let alone = try SequenceScorer(model: model).score(protein, method: .wtMarginal)
-            #expect(abs(alone.logLikelihood - batched.logLikelihood) < 1e-4)
+            let logits = Self.forwardLogits(model, SequenceScorer.windowTokens(protein))
+            var total = 0.0
+            for (p, residue) in protein.enumerated() {
+                let expected = Self.logSoftmax(logits, row: p + 1, vocab: Self.vocab)[Int(residue)]
+                total += expected
+                let got = try #require(batched.residueLogProbabilities[p])
+                #expect(abs(got - expected) < 2e-5, "\(kind) length \(protein.count) residue \(p): \(got) vs \(expected)")
+            }
+            #expect(abs(batched.logLikelihood - total) < 1e-4)
         }
     }
 

@@ -17,9 +17,10 @@ extension AttentionKernel {
         out: UnsafeMutablePointer<Float>, normalizer: UnsafeMutablePointer<Float>,
         queryFeatures: UnsafePointer<Float>, keyFeatures: UnsafePointer<Float>,
         keyLogScale: UnsafePointer<Float>?, values: UnsafePointer<Float>,
-        length: Int, workspace: UnsafeMutablePointer<Float>
+        length: Int, workspace: UnsafeMutablePointer<Float>, keys: Int? = nil
     ) {
         if causal {
+            precondition(keys == nil, "key lengths apply to the bidirectional contraction")
             causalContractionForward(
                 out: out, normalizer: normalizer, queryFeatures: queryFeatures, keyFeatures: keyFeatures,
                 keyLogScale: keyLogScale, values: values, length: length, workspace: workspace)
@@ -27,7 +28,7 @@ extension AttentionKernel {
             BidirectionalLinearAttention.forward(
                 out: out, normalizer: normalizer, queryFeatures: queryFeatures, keyFeatures: keyFeatures,
                 keyLogScale: keyLogScale, values: values, length: length, features: features, headDim: headDim,
-                workspace: workspace)
+                workspace: workspace, keys: keys)
         }
     }
 

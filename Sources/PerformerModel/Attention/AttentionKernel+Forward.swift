@@ -7,14 +7,27 @@ extension AttentionKernel {
     ///   - saved: from `makeSaved(batch:heads:length:)` with the same dimensions; overwritten.
     ///   - parallelism: how the slices run in this pass (default: the kernel's own policy);
     ///     `saved` must hold scratch for its workers.
-    /// - Complexity: exact O(B·H·L²·d); FAVOR O(B·H·L·m·d) (bidirectional; the causal contraction
-    ///   in use is O(L²) until the chunked one is swapped in); identity O(B·H·L·d).
+    ///   - keyLengths: bidirectional kernels only, one per batch row (1...length): the row's keys
+    ///     are its first keyLengths[b] positions, so rows of different lengths padded at the end
+    ///     share one pass and every real query sees exactly its own row's tokens (padded queries get
+    ///     outputs that mean nothing). Such a pass is forward-only: `backward` refuses its `saved`.
+    /// - Complexity: exact O(B·H·L²·d); FAVOR O(B·H·L·m·d); identity O(B·H·L·d).
     public func forward(
-        out: Tensor, query: Tensor, key: Tensor, value: Tensor, saving saved: Saved, parallelism: SliceParallelism? = nil
+        out: Tensor, query: Tensor, key: Tensor, value: Tensor, saving saved: Saved, parallelism: SliceParallelism? = nil,
+        keyLengths: [Int]? = nil
     ) {
         let (slices, l, d) = checkShapes([out, query, key, value], saved: saved)
         let policy = passParallelism(slices: slices, override: parallelism, saved: saved)
         let m = features
+        if let keyLengths {
+            precondition(!causal, "key lengths apply to bidirectional attention (causal rows ignore their end padding)")
+            precondition(keyLengths.count == saved.batch && keyLengths.allSatisfy { $0 >= 1 && $0 <= l },
+                         "key lengths \(keyLengths) for batch \(saved.batch) × length \(l)")
+        }
+        saved.keyLengths = keyLengths
+        let heads = saved.heads
+        /// Keys of slice s (nil: all).
+        func keys(_ s: Int) -> Int? { keyLengths.map { $0[s / heads] } }
         switch kind {
         case .identity:
             out.copy(from: value)
@@ -23,7 +36,7 @@ extension AttentionKernel {
                 ExactAttention.forward(
                     out: out.data + s * l * d, logSumExp: saved.normalizer.data + s * l,
                     query: query.data + s * l * d, key: key.data + s * l * d, value: value.data + s * l * d,
-                    length: l, headDim: d, causal: causal, workspace: saved.scratch[worker].data)
+                    length: l, headDim: d, causal: causal, workspace: saved.scratch[worker].data, keys: keys(s))
             }
         case .favorSoftmax, .favorRelu:
             guard let w = randomFeatures?.weights.data else {
@@ -47,7 +60,7 @@ extension AttentionKernel {
                 contractionForward(
                     out: out.data + s * l * d, normalizer: saved.normalizer.data + s * l,
                     queryFeatures: qf, keyFeatures: kf, keyLogScale: logScale, values: value.data + s * l * d,
-                    length: l, workspace: saved.scratch[worker].data + 2 * l * m)
+                    length: l, workspace: saved.scratch[worker].data + 2 * l * m, keys: keys(s))
             }
         }
     }

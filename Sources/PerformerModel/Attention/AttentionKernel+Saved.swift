@@ -21,6 +21,9 @@ extension AttentionKernel {
         public let normalizer: Tensor
         /// One scratch area per worker.
         let scratch: [Tensor]
+        /// The key lengths of the last forward (nil: every position was a key); a pass with key
+        /// lengths is forward-only.
+        public internal(set) var keyLengths: [Int]?
 
         init(kernel: AttentionKernel, batch: Int, heads: Int, length: Int, parallelism: SliceParallelism?) {
             precondition(batch > 0 && heads > 0 && length > 0, "attention needs batch, heads, length > 0")

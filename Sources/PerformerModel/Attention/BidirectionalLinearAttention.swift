@@ -31,22 +31,27 @@ public enum BidirectionalLinearAttention {
     ///   - keyLogScale: s [length], or nil when the key features are not stabilised.
     ///   - values: V [length, headDim].
     ///   - workspace: `workspaceCount(…)` floats of scratch, or nil to allocate one for this call.
-    /// - Complexity: 4·L·m·(d+1) flops in two GEMMs.
+    ///   - keys: how many leading positions are keys (default all `length`): the sums run over
+    ///     j < keys only, so a row padded at its end attends to its real tokens alone (and the
+    ///     favor-softmax stabiliser max s is taken over those keys). Every query still gets an output.
+    /// - Complexity: 2·(L + keys)·m·(d+1) flops in two GEMMs.
     public static func forward(
         out: UnsafeMutablePointer<Float>, normalizer: UnsafeMutablePointer<Float>,
         queryFeatures: UnsafePointer<Float>, keyFeatures: UnsafePointer<Float>,
         keyLogScale: UnsafePointer<Float>?, values: UnsafePointer<Float>,
         length: Int, features: Int, headDim: Int,
-        workspace: UnsafeMutablePointer<Float>? = nil
+        workspace: UnsafeMutablePointer<Float>? = nil, keys: Int? = nil
     ) {
         let l = length, m = features, d = headDim, e = d + 1
+        let n = keys ?? l
+        precondition(n >= 1 && n <= l, "keys \(n) outside 1...\(l)")
         withWorkspace(workspace, count: workspaceCount(length: l, features: m, headDim: d)) { ws in
-            let augmented = ws  // A [L, e], then Q'S [L, e]
+            let augmented = ws  // A [keys, e], then Q'S [L, e]
             let state = ws + l * e  // S [m, e]
             fillAugmentedValues(
-                augmented, scratch: state + m * e, values: values, keyLogScale: keyLogScale, length: l, headDim: d)
-            // S = K̃'ᵀ A  [m, e]
-            BLAS.sgemm(transA: true, m: m, n: e, k: l,
+                augmented, scratch: state + m * e, values: values, keyLogScale: keyLogScale, length: n, headDim: d)
+            // S = K̃'ᵀ A  [m, e]  (first `keys` rows)
+            BLAS.sgemm(transA: true, m: m, n: e, k: n,
                        a: keyFeatures, lda: m, b: augmented, ldb: e, c: state, ldc: e)
             // [N | D] = Q' S  [L, e]
             BLAS.sgemm(m: l, n: e, k: m,

@@ -32,21 +32,26 @@ public enum ExactAttention {
     ///   - logSumExp: ℓ [length], written (saved for backward).
     ///   - query, key, value: [length, headDim].
     ///   - workspace: `workspaceCount(length:)` floats, or nil to allocate for this call.
+    ///   - keys: bidirectional only: how many leading positions are keys (default all `length`);
+    ///     every query's softmax runs over j < keys, so a row padded at its end attends to its real
+    ///     tokens alone. Every query still gets an output.
     /// - Complexity: 4·L²·d flops (half with the causal mask).
     public static func forward(
         out: UnsafeMutablePointer<Float>, logSumExp: UnsafeMutablePointer<Float>,
         query: UnsafePointer<Float>, key: UnsafePointer<Float>, value: UnsafePointer<Float>,
         length: Int, headDim: Int, causal: Bool,
-        workspace: UnsafeMutablePointer<Float>? = nil
+        workspace: UnsafeMutablePointer<Float>? = nil, keys: Int? = nil
     ) {
         let l = length, d = headDim
+        let n = keys ?? l
+        precondition(n >= 1 && n <= l && (!causal || n == l), "keys \(n) outside 1...\(l) (or given with the causal mask)")
         let scale = 1 / Float(d).squareRoot()
         withWorkspace(workspace, count: workspaceCount(length: l)) { probabilities in
             var start = 0
             while start < l {
                 let end = Swift.min(start + rowBlock, l)
                 let rows = end - start
-                let columns = causal ? end : l
+                let columns = causal ? end : n
                 // Scores [rows, columns] = Q_block Kᵀ / √d.
                 BLAS.sgemm(transB: true, m: rows, n: columns, k: d, alpha: scale,
                            a: query + start * d, lda: d, b: key, ldb: d, c: probabilities, ldc: columns)

@@ -45,12 +45,12 @@ public struct SequenceScore: Sendable, Equatable {
 /// and wild-type marginal (this file), and variant effects (`SequenceScorer+Variants.swift`).
 ///
 /// A protein r_1 … r_n is read as the `n + 2` tokens `<cls> r_1 … r_n <sep>`, the unit the
-/// packer puts in training windows. Every input runs at its exact length: bidirectional
-/// attention lets `<pad>` tokens change every output, so a masked-LM input is never padded
-/// along its length. Rows of one pass are independent, so the masked copies of one protein,
-/// proteins of equal length, or (causal models only) proteins padded at the end to a common
-/// length bucket share one batched pass. Padding at the end is exact for causal models: no
-/// position attends to a later one. Workspaces are cached by their exact (batch, length).
+/// packer puts in training windows. Rows of one pass are independent, so the masked copies of
+/// one protein (pll, variants) share passes at its exact length, and one-pass methods pad
+/// proteins at the end to a common length bucket (`lengthBucket`) and batch them. The padding
+/// is exact: no causal position attends to a later one, and a masked LM's bucketed pass tells
+/// attention each row's real length, so `<pad>` keys are never read. Workspaces are cached by
+/// their exact (batch, length).
 ///
 /// Proteins longer than `windowLimit` tokens are scored whole anyway (FAVOR+ attention is
 /// linear in length; exact attention is quadratic but works) and flagged `exceedsWindow`.
@@ -81,9 +81,11 @@ public final class SequenceScorer {
     public static let automaticWorkspaceBytes = 256 << 20
     /// …and at most this many rows.
     public static let maxAutomaticRows = 64
-    /// Causal one-pass inputs are padded at the end to a multiple of this many tokens, so
-    /// proteins of similar length share a pass and a workspace.
-    public static let causalBucket = 32
+    /// One-pass inputs are padded at the end to a multiple of this many tokens, so proteins of
+    /// similar length share a pass and a workspace. Exact: a causal position never sees a later
+    /// one, and a masked LM's pass gives attention each row's real length as its key count
+    /// (`PerformerLM.forward(tokens:workspace:keyLengths:)`), so padding is never attended to.
+    public static let lengthBucket = 16
 
     /// - Parameter workers: workers for one-pass methods; nil = one per OpenBLAS thread the
     ///   process runs with (`BLAS.configuredThreads`).
@@ -166,7 +168,7 @@ public final class SequenceScorer {
     }
 
     /// Scores several proteins; results in the order given. One-pass methods batch proteins of
-    /// equal length (masked LM) or of one length bucket (causal) into shared passes.
+    /// one length bucket into shared passes.
     /// - Throws: as `score(_:method:)`, before any pass runs.
     public func score(proteins: [[TokenID]], method: ScoringMethod? = nil) throws(InferenceError) -> [SequenceScore] {
         let method = method ?? defaultMethod
@@ -180,10 +182,10 @@ public final class SequenceScorer {
 
     // MARK: - Passes
 
-    /// The length a one-pass input runs at: exact for masked LMs, rounded up to the bucket for
-    /// causal models (end padding with `<pad>` changes no earlier output).
+    /// The length a one-pass input runs at: `tokens` rounded up to the bucket (the end padding
+    /// with `<pad>` changes no real position's output; see `lengthBucket`).
     func passLength(tokens: Int) -> Int {
-        isCausal ? (tokens + Self.causalBucket - 1) / Self.causalBucket * Self.causalBucket : tokens
+        (tokens + Self.lengthBucket - 1) / Self.lengthBucket * Self.lengthBucket
     }
 
     /// `causal` or `wt-marginal` for every protein, grouped by pass length; the passes run on
@@ -236,7 +238,12 @@ public final class SequenceScorer {
             let window = Self.windowTokens(proteins[i])
             tokens.replaceSubrange(r * length ..< r * length + window.count, with: window)
         }
-        model.forward(tokens: tokens, workspace: workspace)
+        if isCausal {
+            model.forward(tokens: tokens, workspace: workspace)
+        } else {
+            let keyLengths = members.map { proteins[$0].count + 2 }
+            tokens.withUnsafeBufferPointer { model.forward(tokens: $0, workspace: workspace, keyLengths: keyLengths) }
+        }
         for (r, i) in members.enumerated() {
             let residues = proteins[i]
             let row = UnsafePointer(workspace.logits.data + r * length * vocab)

@@ -13,6 +13,19 @@ extension PerformerLM {
         forward(tokens: tokens, workspace: ws, selectedRows: false)
     }
 
+    /// The forward pass over rows of different lengths padded at their ends (bidirectional models):
+    /// row b's real tokens are its first keyLengths[b], and attention reads only those as keys, so
+    /// each row's logits at positions < keyLengths[b] are those of a pass at exactly that length
+    /// (up to rounding; every other layer works token by token). Logits at padded positions mean
+    /// nothing. Forward-only: the attention kernels refuse a backward pass over it. Causal models
+    /// need none of this: their end padding never reaches an earlier position.
+    public func forward(tokens: UnsafeBufferPointer<TokenID>, workspace ws: Workspace, keyLengths: [Int]) {
+        requireAlways(!configuration.causal, "key lengths are for bidirectional models")
+        requireAlways(keyLengths.count == ws.batch && keyLengths.allSatisfy { $0 >= 1 && $0 <= ws.length },
+                      "key lengths \(keyLengths) for a workspace of batch \(ws.batch) × length \(ws.length)")
+        forward(tokens: tokens, workspace: ws, selectedRows: false, keyLengths: keyLengths)
+    }
+
     /// The forward pass up to and including the last block's attention kernel, and no further:
     /// every layer's q, k, v, attention output and saved kernel values are filled (what
     /// `AttentionSimilarity` reads); the last block's output side, the final LayerNorm and the
@@ -21,13 +34,15 @@ extension PerformerLM {
         forward(tokens: tokens, workspace: ws, selectedRows: false, throughAttention: true)
     }
 
-    /// The forward pass; with `selectedRows`, the last block's output side (after attention),
+    /// The forward pass; with `keyLengths`, attention reads only each row's leading keys (see
+    /// `forward(tokens:workspace:keyLengths:)`); with `selectedRows`, the last block's output side (after attention),
     /// the final LayerNorm and the logits run on `ws.selectedRows` only, compacted (row t of
     /// those buffers is row selectedRows[t]). Everything up to the last attention runs on all
     /// rows, since every row's keys and values reach the selected rows through attention. With
     /// `throughAttention`, the pass stops after the last block's attention kernel.
     func forward(
-        tokens: UnsafeBufferPointer<TokenID>, workspace ws: Workspace, selectedRows: Bool, throughAttention: Bool = false
+        tokens: UnsafeBufferPointer<TokenID>, workspace ws: Workspace, selectedRows: Bool, throughAttention: Bool = false,
+        keyLengths: [Int]? = nil
     ) {
         check(ws, tokens: tokens.count)
         let c = configuration
@@ -56,7 +71,7 @@ extension PerformerLM {
             // a = Attention(q, k, v)                                        [B, H, L, dh]
             kernels[layer].forward(
                 out: ws.attention[layer], query: ws.query[layer], key: ws.key[layer], value: ws.value[layer],
-                saving: ws.saved[layer], parallelism: ws.isWorker ? .serial : nil)
+                saving: ws.saved[layer], parallelism: ws.isWorker ? .serial : nil, keyLengths: keyLengths)
             if throughAttention && layer == c.layers - 1 { return }
             // x_mid = x + merge(a)·Wo + bo                                  [N, D]
             HeadLayout.merge(
