@@ -172,12 +172,14 @@ import Testing
 
     /// Several proteins at once, padded at the end to their length bucket and batched, with
     /// attention told each row's real length == a single-row forward of each at its exact length.
-    @Test(arguments: [AttentionKind.exact, .favorRelu, .favorSoftmax])
-    func maskedLMBucketPaddingAndBatchingAreExact(kind: AttentionKind) throws {
+    /// With 3 rows per pass the 16-token bucket runs as passes of 3 and 1 rows, the second on
+    /// the first's workspace.
+    @Test(arguments: [AttentionKind.exact, .favorRelu, .favorSoftmax], [nil, 3] as [Int?])
+    func maskedLMBucketPaddingAndBatchingAreExact(kind: AttentionKind, rowsPerPass: Int?) throws {
         let model = Self.model(kind, causal: false, seed: 33)
         let proteins = [Self.protein(12, seed: 1), Self.protein(12, seed: 2), Self.protein(17, seed: 3),
                         Self.protein(9, seed: 4), Self.protein(5, seed: 5), Self.protein(30, seed: 6)]
-        let scorer = SequenceScorer(model: model)
+        let scorer = SequenceScorer(model: model, rowsPerPass: rowsPerPass, workers: 1)
         let together = try scorer.score(proteins: proteins, method: .wtMarginal)
         // 14, 14, 11, 7 tokens share the 16-token bucket; 19 and 32 tokens the 32-token one.
         #expect(SequenceScorer.lengthBucket == 16 && scorer.workspacesMade == 2)
@@ -192,6 +194,42 @@ import Testing
             }
             #expect(abs(batched.logLikelihood - total) < 1e-4)
         }
+    }
+
+    /// A forward-only pass over fewer rows than the workspace holds, with per-row real lengths,
+    /// == single-row forwards at each row's exact length; a later full pass on the same workspace
+    /// trains normally (loss and gradients as on a fresh workspace).
+    @Test(arguments: [AttentionKind.exact, .favorRelu, .favorSoftmax], [false, true])
+    func forwardOverFewerRowsMatchesExactLengthPasses(kind: AttentionKind, causal: Bool) throws {
+        let model = Self.model(kind, causal: causal, seed: 35)
+        let length = 16
+        let proteins = [Self.protein(14, seed: 7), Self.protein(3, seed: 8)]
+        let workspace = model.makeWorkspace(batch: 3, length: length)
+        var tokens: [TokenID] = []
+        for protein in proteins {
+            let window = SequenceScorer.windowTokens(protein)
+            tokens += window + [TokenID](repeating: Alphabet.mask, count: length - window.count)  // junk padding
+        }
+        model.forward(tokens: tokens, workspace: workspace, rowLengths: proteins.map { $0.count + 2 })
+        let got = workspace.logits.array.map(Double.init)
+        for (r, protein) in proteins.enumerated() {
+            let expected = Self.forwardLogits(model, SequenceScorer.windowTokens(protein))
+            for x in expected.indices {
+                #expect(abs(got[r * length * Self.vocab + x] - expected[x]) <= 2e-5 * max(1, abs(expected[x])),
+                        "\(kind) causal \(causal) row \(r) element \(x)")
+            }
+        }
+        // Then a training step on the same workspace equals one on a fresh workspace.
+        let full = (0..<3).flatMap { Self.protein(length, seed: 90 + UInt64($0)) }
+        let weights = full.indices.map { $0 % 3 == 0 ? Float(1) : 0 }
+        func step(_ ws: PerformerLM.Workspace) -> (Double, [Float]) {
+            model.parameters.gradients.zero()
+            let loss = model.lossAndGradients(tokens: full, targets: full, weights: weights, workspace: ws)
+            return (loss.sum, model.parameters.gradients.array)
+        }
+        let (reusedLoss, reusedGradients) = step(workspace)
+        let (freshLoss, freshGradients) = step(model.makeWorkspace(batch: 3, length: length))
+        #expect(reusedLoss == freshLoss && reusedGradients == freshGradients)
     }
 
     /// One-pass scoring on 2 or 3 workers (passes spread over worker workspaces) == on one, for

@@ -15,7 +15,7 @@ extension AttentionKernel {
         out: Tensor, query: Tensor, key: Tensor, value: Tensor, saved: Saved, parallelism: SliceParallelism? = nil
     ) {
         let (slices, l, d) = checkShapes([dQuery, dKey, dValue, dOut, out, query, key, value], saved: saved)
-        precondition(saved.keyLengths == nil, "no backward for a forward pass with key lengths (forward-only)")
+        requireAlways(!saved.isForwardOnly, "no backward after a forward-only pass (key lengths or fewer rows)")
         let policy = passParallelism(slices: slices, override: parallelism, saved: saved)
         let m = features
         switch kind {

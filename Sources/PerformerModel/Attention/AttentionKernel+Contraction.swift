@@ -20,7 +20,7 @@ extension AttentionKernel {
         length: Int, workspace: UnsafeMutablePointer<Float>, keys: Int? = nil
     ) {
         if causal {
-            precondition(keys == nil, "key lengths apply to the bidirectional contraction")
+            requireAlways(keys == nil, "key lengths apply to the bidirectional contraction")
             causalContractionForward(
                 out: out, normalizer: normalizer, queryFeatures: queryFeatures, keyFeatures: keyFeatures,
                 keyLogScale: keyLogScale, values: values, length: length, workspace: workspace)

@@ -7,30 +7,36 @@ extension AttentionKernel {
     ///   - saved: from `makeSaved(batch:heads:length:)` with the same dimensions; overwritten.
     ///   - parallelism: how the slices run in this pass (default: the kernel's own policy);
     ///     `saved` must hold scratch for its workers.
-    ///   - keyLengths: bidirectional kernels only, one per batch row (1...length): the row's keys
+    ///   - rows: run the first `rows` batch rows only (default all `saved.batch`); the rest of every
+    ///     tensor is left alone. Such a pass is forward-only: `backward` refuses its `saved`.
+    ///   - keyLengths: bidirectional kernels only, one per row run (1...length): the row's keys
     ///     are its first keyLengths[b] positions, so rows of different lengths padded at the end
     ///     share one pass and every real query sees exactly its own row's tokens (padded queries get
-    ///     outputs that mean nothing). Such a pass is forward-only: `backward` refuses its `saved`.
+    ///     outputs that mean nothing). Such a pass is forward-only too.
     /// - Complexity: exact O(B·H·L²·d); FAVOR O(B·H·L·m·d); identity O(B·H·L·d).
     public func forward(
         out: Tensor, query: Tensor, key: Tensor, value: Tensor, saving saved: Saved, parallelism: SliceParallelism? = nil,
-        keyLengths: [Int]? = nil
+        rows: Int? = nil, keyLengths: [Int]? = nil
     ) {
-        let (slices, l, d) = checkShapes([out, query, key, value], saved: saved)
+        let (allSlices, l, d) = checkShapes([out, query, key, value], saved: saved)
+        let batch = rows ?? saved.batch
+        requireAlways(batch >= 1 && batch <= saved.batch, "attention over \(batch) rows of a batch of \(saved.batch)")
+        if let keyLengths {
+            requireAlways(!causal, "key lengths apply to bidirectional attention (causal rows ignore their end padding)")
+            requireAlways(keyLengths.count == batch && keyLengths.allSatisfy { $0 >= 1 && $0 <= l },
+                          "key lengths \(keyLengths) for \(batch) rows of length \(l)")
+        }
+        let slices = batch * saved.heads
         let policy = passParallelism(slices: slices, override: parallelism, saved: saved)
         let m = features
-        if let keyLengths {
-            precondition(!causal, "key lengths apply to bidirectional attention (causal rows ignore their end padding)")
-            precondition(keyLengths.count == saved.batch && keyLengths.allSatisfy { $0 >= 1 && $0 <= l },
-                         "key lengths \(keyLengths) for batch \(saved.batch) × length \(l)")
-        }
         saved.keyLengths = keyLengths
+        saved.isForwardOnly = keyLengths != nil || slices < allSlices
         let heads = saved.heads
         /// Keys of slice s (nil: all).
         func keys(_ s: Int) -> Int? { keyLengths.map { $0[s / heads] } }
         switch kind {
         case .identity:
-            out.copy(from: value)
+            out.data.update(from: value.data, count: slices * l * d)
         case .exact:
             policy.run(slices: slices) { s, worker in
                 ExactAttention.forward(

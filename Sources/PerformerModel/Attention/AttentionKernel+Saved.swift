@@ -21,9 +21,11 @@ extension AttentionKernel {
         public let normalizer: Tensor
         /// One scratch area per worker.
         let scratch: [Tensor]
-        /// The key lengths of the last forward (nil: every position was a key); a pass with key
-        /// lengths is forward-only.
+        /// The key lengths of the last forward (nil: every position was a key).
         public internal(set) var keyLengths: [Int]?
+        /// Whether the last forward ran with key lengths or on fewer rows than `batch`: then
+        /// `backward` refuses these values.
+        public internal(set) var isForwardOnly = false
 
         init(kernel: AttentionKernel, batch: Int, heads: Int, length: Int, parallelism: SliceParallelism?) {
             precondition(batch > 0 && heads > 0 && length > 0, "attention needs batch, heads, length > 0")

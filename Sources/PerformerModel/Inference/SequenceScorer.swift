@@ -84,7 +84,7 @@ public final class SequenceScorer {
     /// One-pass inputs are padded at the end to a multiple of this many tokens, so proteins of
     /// similar length share a pass and a workspace. Exact: a causal position never sees a later
     /// one, and a masked LM's pass gives attention each row's real length as its key count
-    /// (`PerformerLM.forward(tokens:workspace:keyLengths:)`), so padding is never attended to.
+    /// (`PerformerLM.forward(tokens:workspace:rowLengths:)`), so padding is never attended to.
     public static let lengthBucket = 16
 
     /// - Parameter workers: workers for one-pass methods; nil = one per OpenBLAS thread the
@@ -232,18 +232,15 @@ public final class SequenceScorer {
         into results: UnsafeMutableBufferPointer<SequenceScore?>
     ) {
         let vocab = model.configuration.vocabSize
-        let workspace = cache.workspace(batch: members.count, length: length)
+        // A cached workspace of this length and at least this batch serves (the pass runs on its
+        // first rows), so a length group's last, smaller pass makes no new workspace.
+        let workspace = cache.workspace(batch: members.count, length: length, atLeast: true)
         var tokens = [TokenID](repeating: Alphabet.pad, count: members.count * length)
         for (r, i) in members.enumerated() {
             let window = Self.windowTokens(proteins[i])
             tokens.replaceSubrange(r * length ..< r * length + window.count, with: window)
         }
-        if isCausal {
-            model.forward(tokens: tokens, workspace: workspace)
-        } else {
-            let keyLengths = members.map { proteins[$0].count + 2 }
-            tokens.withUnsafeBufferPointer { model.forward(tokens: $0, workspace: workspace, keyLengths: keyLengths) }
-        }
+        model.forward(tokens: tokens, workspace: workspace, rowLengths: members.map { proteins[$0].count + 2 })
         for (r, i) in members.enumerated() {
             let residues = proteins[i]
             let row = UnsafePointer(workspace.logits.data + r * length * vocab)

@@ -1,10 +1,10 @@
-/// A few `PerformerLM.Workspace`s kept between passes, keyed by their exact (batch, length).
+/// A few `PerformerLM.Workspace`s kept between passes, keyed by their (batch, length).
 ///
-/// A workspace only runs inputs of exactly its batch × length, and for bidirectional models
-/// padding is not free (`<pad>` tokens take part in attention), so inference never pads a
-/// bidirectional input along its length: the cache reuses a workspace only when a later pass
-/// has exactly the same shape (every masked copy of one protein, proteins of equal length,
-/// causal proteins in one length bucket). Least recently used entries are dropped when there
+/// A workspace runs inputs of exactly its length, and of exactly its batch for training and for
+/// passes that read everything the forward saved; a forward-only pass over fewer rows may run on
+/// a larger batch's workspace (`atLeast`). The cache reuses a workspace when a later pass has the
+/// same shape (every masked copy of one protein, proteins of one length bucket), or the same
+/// length and fewer rows for forward-only passes. Least recently used entries are dropped when there
 /// are more than `maxEntries` or they hold more than `maxBytes` (the newest one always stays).
 final class WorkspaceCache {
     struct Key: Hashable {
@@ -31,10 +31,15 @@ final class WorkspaceCache {
         self.workers = workers
     }
 
-    /// A workspace of exactly `batch` × `length`, reused when one is cached.
-    func workspace(batch: Int, length: Int) -> PerformerLM.Workspace {
+    /// A workspace of exactly `batch` × `length`, reused when one is cached; with `atLeast`, a
+    /// cached one of this length and a larger batch serves as well (the smallest such), for
+    /// forward-only passes over its first rows (`PerformerLM.forward(tokens:workspace:rowLengths:)`).
+    func workspace(batch: Int, length: Int, atLeast: Bool = false) -> PerformerLM.Workspace {
         let key = Key(batch: batch, length: length)
-        if let i = entries.firstIndex(where: { $0.key == key }) {
+        let fits = entries.indices.filter {
+            entries[$0].key == key || (atLeast && entries[$0].key.length == length && entries[$0].key.batch > batch)
+        }
+        if let i = fits.min(by: { entries[$0].key.batch < entries[$1].key.batch }) {
             let entry = entries.remove(at: i)
             entries.append(entry)
             return entry.workspace

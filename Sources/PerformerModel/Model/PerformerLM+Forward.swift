@@ -13,17 +13,30 @@ extension PerformerLM {
         forward(tokens: tokens, workspace: ws, selectedRows: false)
     }
 
-    /// The forward pass over rows of different lengths padded at their ends (bidirectional models):
-    /// row b's real tokens are its first keyLengths[b], and attention reads only those as keys, so
-    /// each row's logits at positions < keyLengths[b] are those of a pass at exactly that length
-    /// (up to rounding; every other layer works token by token). Logits at padded positions mean
-    /// nothing. Forward-only: the attention kernels refuse a backward pass over it. Causal models
-    /// need none of this: their end padding never reaches an earlier position.
-    public func forward(tokens: UnsafeBufferPointer<TokenID>, workspace ws: Workspace, keyLengths: [Int]) {
-        requireAlways(!configuration.causal, "key lengths are for bidirectional models")
-        requireAlways(keyLengths.count == ws.batch && keyLengths.allSatisfy { $0 >= 1 && $0 <= ws.length },
-                      "key lengths \(keyLengths) for a workspace of batch \(ws.batch) × length \(ws.length)")
-        forward(tokens: tokens, workspace: ws, selectedRows: false, keyLengths: keyLengths)
+    /// A forward-only pass over `rowLengths.count` rows (at most the workspace's batch) of
+    /// `ws.length` tokens each, whose real tokens are the first rowLengths[b] of row b and the rest
+    /// end padding. Bidirectional attention reads only each row's real tokens as keys; causal
+    /// attention needs nothing, since end padding never reaches an earlier position. So each row's
+    /// logits at positions < rowLengths[b] are those of a pass at exactly that length (up to
+    /// rounding; every other layer works token by token), and one workspace serves any number of
+    /// rows up to its batch. Logits at padded positions mean nothing; the logits of row b start at
+    /// `ws.logits.data + b·length·vocab`. No backward pass may follow (the attention kernels refuse
+    /// it).
+    ///
+    /// - Parameters:
+    ///   - tokens: [rowLengths.count, ws.length] row-major.
+    ///   - rowLengths: 1...ws.length each; 1...ws.batch of them.
+    public func forward(tokens: UnsafeBufferPointer<TokenID>, workspace ws: Workspace, rowLengths: [Int]) {
+        requireAlways(!rowLengths.isEmpty && rowLengths.count <= ws.batch
+                        && rowLengths.allSatisfy { $0 >= 1 && $0 <= ws.length },
+                      "row lengths \(rowLengths) for a workspace of batch \(ws.batch) × length \(ws.length)")
+        forward(tokens: tokens, workspace: ws, selectedRows: false, rows: rowLengths.count,
+                keyLengths: configuration.causal ? nil : rowLengths)
+    }
+
+    /// `forward(tokens:workspace:rowLengths:)` on an array of tokens.
+    public func forward(tokens: [TokenID], workspace: Workspace, rowLengths: [Int]) {
+        tokens.withUnsafeBufferPointer { forward(tokens: $0, workspace: workspace, rowLengths: rowLengths) }
     }
 
     /// The forward pass up to and including the last block's attention kernel, and no further:
@@ -34,20 +47,24 @@ extension PerformerLM {
         forward(tokens: tokens, workspace: ws, selectedRows: false, throughAttention: true)
     }
 
-    /// The forward pass; with `keyLengths`, attention reads only each row's leading keys (see
-    /// `forward(tokens:workspace:keyLengths:)`); with `selectedRows`, the last block's output side (after attention),
+    /// The forward pass, over the first `rows` batch rows (default all); with `keyLengths`,
+    /// attention reads only each row's leading keys (see `forward(tokens:workspace:rowLengths:)`);
+    /// with `selectedRows`, the last block's output side (after attention),
     /// the final LayerNorm and the logits run on `ws.selectedRows` only, compacted (row t of
     /// those buffers is row selectedRows[t]). Everything up to the last attention runs on all
     /// rows, since every row's keys and values reach the selected rows through attention. With
     /// `throughAttention`, the pass stops after the last block's attention kernel.
     func forward(
         tokens: UnsafeBufferPointer<TokenID>, workspace ws: Workspace, selectedRows: Bool, throughAttention: Bool = false,
-        keyLengths: [Int]? = nil
+        rows: Int? = nil, keyLengths: [Int]? = nil
     ) {
-        check(ws, tokens: tokens.count)
+        let batch = rows ?? ws.batch
+        check(ws, tokens: tokens.count, rows: batch)
+        precondition(!selectedRows || batch == ws.batch, "selected rows need the whole batch")
         let c = configuration
         let elementwise = elementwise(for: ws)
-        let n = ws.rows, d = c.dim, f = c.ffnDim, v = c.vocabSize, eps = c.layerNormEpsilon
+        // Buffers hold ws.batch rows; a pass over fewer uses the front of each (slots of n rows).
+        let n = batch * ws.length, d = c.dim, f = c.ffnDim, v = c.vocabSize, eps = c.layerNormEpsilon
         ws.rowsSelected = selectedRows
         var r = n  // rows of the current block's output side
         // x₀ = E[tokens]                                                    [N, D]
@@ -65,17 +82,17 @@ extension PerformerLM {
                 input: x, weight: value(o.attnNormWeight), bias: value(o.attnNormBias),
                 rows: n, dim: d, epsilon: eps, parallelism: elementwise)
             // q, k, v = h·W + b → [B, H, L, dh]; RoPE on q and k
-            project(ws, weight: o.wq, bias: o.bq, into: ws.query[layer], rotate: true)
-            project(ws, weight: o.wk, bias: o.bk, into: ws.key[layer], rotate: true)
-            project(ws, weight: o.wv, bias: o.bv, into: ws.value[layer], rotate: false)
+            project(ws, batch: batch, weight: o.wq, bias: o.bq, into: ws.query[layer], rotate: true)
+            project(ws, batch: batch, weight: o.wk, bias: o.bk, into: ws.key[layer], rotate: true)
+            project(ws, batch: batch, weight: o.wv, bias: o.bv, into: ws.value[layer], rotate: false)
             // a = Attention(q, k, v)                                        [B, H, L, dh]
             kernels[layer].forward(
                 out: ws.attention[layer], query: ws.query[layer], key: ws.key[layer], value: ws.value[layer],
-                saving: ws.saved[layer], parallelism: ws.isWorker ? .serial : nil, keyLengths: keyLengths)
+                saving: ws.saved[layer], parallelism: ws.isWorker ? .serial : nil, rows: batch, keyLengths: keyLengths)
             if throughAttention && layer == c.layers - 1 { return }
             // x_mid = x + merge(a)·Wo + bo                                  [N, D]
             HeadLayout.merge(
-                out: ws.projection.data, input: ws.attention[layer].data, batch: ws.batch, length: ws.length,
+                out: ws.projection.data, input: ws.attention[layer].data, batch: batch, length: ws.length,
                 heads: c.heads, headDim: c.headDim, inverseRotary: nil, parallelism: elementwise)
             if selectedRows && layer == c.layers - 1 {
                 // Only the selected rows go on: x_mid, the FFN and x_out of R rows, compacted.
@@ -191,13 +208,14 @@ extension PerformerLM {
         }
     }
 
-    /// dest = split(h·W + b), rotated when `rotate`: one of q, k, v of the current block.
-    private func project(_ ws: Workspace, weight: Int, bias: Int, into dest: Tensor, rotate: Bool) {
+    /// dest = split(h·W + b), rotated when `rotate`: one of q, k, v of the current block, over
+    /// the first `batch` rows.
+    private func project(_ ws: Workspace, batch: Int, weight: Int, bias: Int, into dest: Tensor, rotate: Bool) {
         let c = configuration
         let elementwise = elementwise(for: ws)
         Linear.forward(out: ws.projection.data, input: ws.normalized.data, weight: value(weight), bias: value(bias),
-                       rows: ws.rows, inputs: c.dim, outputs: c.dim, parallelism: elementwise)
-        HeadLayout.split(out: dest.data, input: ws.projection.data, batch: ws.batch, length: ws.length,
+                       rows: batch * ws.length, inputs: c.dim, outputs: c.dim, parallelism: elementwise)
+        HeadLayout.split(out: dest.data, input: ws.projection.data, batch: batch, length: ws.length,
                          heads: c.heads, headDim: c.headDim, rotary: rotate ? ws.rotary : nil, parallelism: elementwise)
     }
 }

@@ -192,11 +192,12 @@ extension PerformerLM {
         return 4 * floats
     }
 
-    /// Checks that `workspace` was made for this model's configuration and that `count` tokens fill it.
-    func check(_ workspace: Workspace, tokens count: Int) {
+    /// Checks that `workspace` was made for this model's configuration and that `count` tokens fill
+    /// `rows` of its batch rows (default all).
+    func check(_ workspace: Workspace, tokens count: Int, rows: Int? = nil) {
         requireAlways(workspace.configuration == configuration, "workspace was made for another configuration")
         requireAlways(workspace.saved.count == kernels.count, "workspace was made for another model")
-        requireAlways(count == workspace.rows,
-                     "\(count) tokens for a workspace of batch \(workspace.batch) × length \(workspace.length)")
+        requireAlways(count == (rows ?? workspace.batch) * workspace.length,
+                     "\(count) tokens for \(rows ?? workspace.batch) rows of a workspace of batch \(workspace.batch) × length \(workspace.length)")
     }
 }

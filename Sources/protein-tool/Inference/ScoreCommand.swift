@@ -188,9 +188,9 @@ struct ScoreCommand: ParsableCommand {
             ids.append(record.id)
             proteins.append(protein)
             pending += protein.count
-            // pll works protein by protein; one-pass methods batch a chunk (large, so that proteins of
-            // equal length share passes).
-            if method == .pll || proteins.count >= 4096 || pending >= 1 << 21 { try flush() }
+            // pll works protein by protein; one-pass methods batch a chunk (large, so that many
+            // proteins of one length bucket share passes).
+            if method == .pll || proteins.count >= 8192 || pending >= 1 << 22 { try flush() }
         }
         try flush()
         if format == .json { try sink.write(first ? "]\n" : "\n]\n") }
