@@ -95,7 +95,7 @@ struct ScoreCommand: ParsableCommand {
     var format: Format = .tsv
 
     @Option(name: .long, help: ArgumentHelp(
-        "Rows per forward pass (pll masked copies, variant rows, or proteins); default: as many as fit a 256 MiB workspace, at most 64.",
+        "Rows per forward pass (pll masked copies, variant rows, or proteins); default: for pll and variants as many as fit a 256 MiB workspace, at most 64; for one-pass scoring about 1024 tokens per pass.",
         valueName: "rows"))
     var batch: Int?
 
