@@ -31,7 +31,7 @@ extension PerformerLM {
                         && rowLengths.allSatisfy { $0 >= 1 && $0 <= ws.length },
                       "row lengths \(rowLengths) for a workspace of batch \(ws.batch) × length \(ws.length)")
         forward(tokens: tokens, workspace: ws, selectedRows: false, rows: rowLengths.count,
-                keyLengths: configuration.causal ? nil : rowLengths)
+                keyLengths: configuration.causal ? nil : rowLengths, forwardOnly: true)
     }
 
     /// `forward(tokens:workspace:rowLengths:)` on an array of tokens.
@@ -53,14 +53,18 @@ extension PerformerLM {
     /// the final LayerNorm and the logits run on `ws.selectedRows` only, compacted (row t of
     /// those buffers is row selectedRows[t]). Everything up to the last attention runs on all
     /// rows, since every row's keys and values reach the selected rows through attention. With
-    /// `throughAttention`, the pass stops after the last block's attention kernel.
+    /// `throughAttention`, the pass stops after the last block's attention kernel. With
+    /// `forwardOnly`, nothing is kept for a backward pass: every layer works in layer 0's buffers
+    /// (q, k, v, attention, saved values, FFN input, LayerNorm statistics) and the residual stream
+    /// is updated in place in slot 0, so the pass touches a quarter of the memory (4 layers) and
+    /// copies no residual.
     func forward(
         tokens: UnsafeBufferPointer<TokenID>, workspace ws: Workspace, selectedRows: Bool, throughAttention: Bool = false,
-        rows: Int? = nil, keyLengths: [Int]? = nil
+        rows: Int? = nil, keyLengths: [Int]? = nil, forwardOnly: Bool = false
     ) {
         let batch = rows ?? ws.batch
         check(ws, tokens: tokens.count, rows: batch)
-        precondition(!selectedRows || batch == ws.batch, "selected rows need the whole batch")
+        precondition(!selectedRows || (batch == ws.batch && !forwardOnly), "selected rows need the whole batch, saved")
         let c = configuration
         let elementwise = elementwise(for: ws)
         // Buffers hold ws.batch rows; a pass over fewer uses the front of each (slots of n rows).
@@ -71,10 +75,11 @@ extension PerformerLM {
         Embedding.forward(out: ws.residual.data, tokens: tokens, weight: value(offsets.embedding), vocab: v, dim: d)
         for layer in 0..<c.layers {
             let o = offsets.blocks[layer]
-            let x = ws.residual.data + 2 * layer * n * d  // block input       [N, D]
-            let xMid = x + n * d                            // after attention   [N, D]
-            let xOut = xMid + n * d                         // block output      [N, D]
-            let statsAttn = 2 * layer * n, statsFFN = (2 * layer + 1) * n
+            let slot = forwardOnly ? 0 : layer  // whose buffers this layer writes
+            let x = ws.residual.data + 2 * slot * n * d          // block input       [N, D]
+            let xMid = forwardOnly ? x : x + n * d                 // after attention   [N, D]
+            let xOut = forwardOnly ? x : xMid + n * d              // block output      [N, D]
+            let statsAttn = 2 * slot * n, statsFFN = (2 * slot + 1) * n
 
             // h = LN_attn(x)                                                [N, D]
             LayerNorm.forward(
@@ -82,24 +87,24 @@ extension PerformerLM {
                 input: x, weight: value(o.attnNormWeight), bias: value(o.attnNormBias),
                 rows: n, dim: d, epsilon: eps, parallelism: elementwise)
             // q, k, v = h·W + b → [B, H, L, dh]; RoPE on q and k
-            project(ws, batch: batch, weight: o.wq, bias: o.bq, into: ws.query[layer], rotate: true)
-            project(ws, batch: batch, weight: o.wk, bias: o.bk, into: ws.key[layer], rotate: true)
-            project(ws, batch: batch, weight: o.wv, bias: o.bv, into: ws.value[layer], rotate: false)
+            project(ws, batch: batch, weight: o.wq, bias: o.bq, into: ws.query[slot], rotate: true)
+            project(ws, batch: batch, weight: o.wk, bias: o.bk, into: ws.key[slot], rotate: true)
+            project(ws, batch: batch, weight: o.wv, bias: o.bv, into: ws.value[slot], rotate: false)
             // a = Attention(q, k, v)                                        [B, H, L, dh]
             kernels[layer].forward(
-                out: ws.attention[layer], query: ws.query[layer], key: ws.key[layer], value: ws.value[layer],
-                saving: ws.saved[layer], parallelism: ws.isWorker ? .serial : nil, rows: batch, keyLengths: keyLengths)
+                out: ws.attention[slot], query: ws.query[slot], key: ws.key[slot], value: ws.value[slot],
+                saving: ws.saved[slot], parallelism: ws.isWorker ? .serial : nil, rows: batch, keyLengths: keyLengths)
             if throughAttention && layer == c.layers - 1 { return }
             // x_mid = x + merge(a)·Wo + bo                                  [N, D]
             HeadLayout.merge(
-                out: ws.projection.data, input: ws.attention[layer].data, batch: batch, length: ws.length,
+                out: ws.projection.data, input: ws.attention[slot].data, batch: batch, length: ws.length,
                 heads: c.heads, headDim: c.headDim, inverseRotary: nil, parallelism: elementwise)
             if selectedRows && layer == c.layers - 1 {
                 // Only the selected rows go on: x_mid, the FFN and x_out of R rows, compacted.
                 r = ws.selectedRows.count
                 PerformerLM.gatherRows(ws.projection.data, rows: ws.selectedRows, width: d)
                 for (t, row) in ws.selectedRows.enumerated() { (xMid + t * d).update(from: x + row * d, count: d) }
-            } else {
+            } else if xMid != x {
                 xMid.update(from: x, count: n * d)
             }
             Linear.forward(out: xMid, input: ws.projection.data, weight: value(o.wo), bias: value(o.bo),
@@ -110,12 +115,12 @@ extension PerformerLM {
                 out: ws.normalized.data, mean: ws.normMean.data + statsFFN, rstd: ws.normRstd.data + statsFFN,
                 input: xMid, weight: value(o.ffnNormWeight), bias: value(o.ffnNormBias),
                 rows: r, dim: d, epsilon: eps, parallelism: elementwise)
-            let u = ws.ffnInput.data + layer * n * f
+            let u = ws.ffnInput.data + slot * n * f
             Linear.forward(out: u, input: ws.normalized.data, weight: value(o.w1), bias: value(o.b1),
                            rows: r, inputs: d, outputs: f, parallelism: elementwise)
             // x_out = x_mid + GELU(u)·W2 + b2                               [N, D]
             GELU.forward(out: ws.hidden.data, input: u, count: r * f, parallelism: elementwise)
-            xOut.update(from: xMid, count: r * d)
+            if xOut != xMid { xOut.update(from: xMid, count: r * d) }
             Linear.forward(out: xOut, input: ws.hidden.data, weight: value(o.w2), bias: value(o.b2),
                            rows: r, inputs: f, outputs: d, accumulate: true, parallelism: elementwise)
         }
@@ -123,7 +128,7 @@ extension PerformerLM {
         let last = 2 * c.layers
         LayerNorm.forward(
             out: ws.normalized.data, mean: ws.normMean.data + last * n, rstd: ws.normRstd.data + last * n,
-            input: ws.residual.data + last * n * d, weight: value(offsets.finalNormWeight),
+            input: ws.residual.data + (forwardOnly ? 0 : last) * n * d, weight: value(offsets.finalNormWeight),
             bias: value(offsets.finalNormBias),
             rows: r, dim: d, epsilon: eps, parallelism: elementwise)
         // logits = x_f·Eᵀ + b_lm (tied head)                                [N, V]
