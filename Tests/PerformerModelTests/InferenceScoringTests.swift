@@ -49,6 +49,22 @@ import Testing
 
     static let vocab = Alphabet.count
 
+    /// Checks a masked-LM score's per-residue log-probabilities against the log-softmax of
+    /// `logits` of the window `<cls> residues <sep>` (residue p at row p + 1), each within
+    /// `tolerance`; returns their sum.
+    static func expectMarginals(
+        _ score: SequenceScore, _ residues: [TokenID], logits: [Double], within tolerance: Double, _ label: String
+    ) throws -> Double {
+        var total = 0.0
+        for (p, residue) in residues.enumerated() {
+            let expected = logSoftmax(logits, row: p + 1, vocab: vocab)[Int(residue)]
+            total += expected
+            let got = try #require(score.residueLogProbabilities[p])
+            #expect(abs(got - expected) < tolerance, "\(label) residue \(p): \(got) vs \(expected)")
+        }
+        return total
+    }
+
     // MARK: Causal log-likelihood
 
     /// One batched pass == the Double reference run on every prefix `<cls> r_1 … r_{t−1}` and
@@ -160,13 +176,7 @@ import Testing
         let residues = Self.protein(15, seed: 32)
         let score = try SequenceScorer(model: model).score(residues, method: .wtMarginal)
         let logits = Self.reference(model, SequenceScorer.windowTokens(residues))
-        var total = 0.0
-        for (p, residue) in residues.enumerated() {
-            let expected = Self.logSoftmax(logits, row: p + 1, vocab: Self.vocab)[Int(residue)]
-            total += expected
-            let got = try #require(score.residueLogProbabilities[p])
-            #expect(abs(got - expected) < 1e-4, "\(kind) residue \(p): \(got) vs \(expected)")
-        }
+        let total = try Self.expectMarginals(score, residues, logits: logits, within: 1e-4, "\(kind)")
         #expect(score.scored == 15 && abs(score.logLikelihood - total) < 5e-4)
     }
 
@@ -185,13 +195,8 @@ import Testing
         #expect(SequenceScorer.lengthBucket == 16 && scorer.workspacesMade == 2)
         for (protein, batched) in zip(proteins, together) {
             let logits = Self.forwardLogits(model, SequenceScorer.windowTokens(protein))
-            var total = 0.0
-            for (p, residue) in protein.enumerated() {
-                let expected = Self.logSoftmax(logits, row: p + 1, vocab: Self.vocab)[Int(residue)]
-                total += expected
-                let got = try #require(batched.residueLogProbabilities[p])
-                #expect(abs(got - expected) < 2e-5, "\(kind) length \(protein.count) residue \(p): \(got) vs \(expected)")
-            }
+            let total = try Self.expectMarginals(batched, protein, logits: logits, within: 2e-5,
+                                                 "\(kind) length \(protein.count)")
             #expect(abs(batched.logLikelihood - total) < 1e-4)
         }
     }
