@@ -56,8 +56,8 @@ extension PerformerLM {
     /// `throughAttention`, the pass stops after the last block's attention kernel. With
     /// `forwardOnly`, nothing is kept for a backward pass: every layer works in layer 0's buffers
     /// (q, k, v, attention, saved values, FFN input, LayerNorm statistics) and the residual stream
-    /// is updated in place in slot 0, so the pass touches a quarter of the memory (4 layers) and
-    /// copies no residual.
+    /// is updated in place in slot 0, so the pass touches one layer's share of the per-layer
+    /// buffers and copies no residual.
     func forward(
         tokens: UnsafeBufferPointer<TokenID>, workspace ws: Workspace, selectedRows: Bool, throughAttention: Bool = false,
         rows: Int? = nil, keyLengths: [Int]? = nil, forwardOnly: Bool = false
