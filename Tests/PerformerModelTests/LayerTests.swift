@@ -133,7 +133,7 @@ import Foundation
         let y = Tensor(shape: [rows, dim]), mean = Tensor(shape: [rows]), rstd = Tensor(shape: [rows])
         LayerNorm.forward(out: y.data, mean: mean.data, rstd: rstd.data, input: x.data, weight: gamma.data,
                           bias: beta.data, rows: rows, dim: dim, epsilon: 1e-5)
-        #expect(rows * dim >= LayerNorm.parallelMinimum)
+        #expect(rows * dim >= SliceParallelism.elementwiseMinimum)
         func backward(_ parallelism: SliceParallelism) -> (dx: Tensor, dg: Tensor, db: Tensor, sums: Tensor) {
             // Accumulators start non-zero: the parts must add to them, not overwrite them.
             let dx = randomTensor([rows, dim], seed: 21), dg = randomTensor([dim], seed: 22), db = randomTensor([dim], seed: 23)

@@ -46,7 +46,7 @@ public enum GELU {
         out y: UnsafeMutablePointer<Float>, input x: UnsafePointer<Float>, count: Int,
         parallelism: SliceParallelism = .serial
     ) {
-        chunked(count: count, parallelism: parallelism) { start, n in
+        parallelism.chunks(count: count) { start, n in
             let x = x + start, y = y + start
             var i = 0
             while i + 8 <= n {
@@ -73,7 +73,7 @@ public enum GELU {
         out y: UnsafeMutablePointer<Float>, derivative: UnsafeMutablePointer<Float>, input x: UnsafePointer<Float>,
         count: Int, parallelism: SliceParallelism = .serial
     ) {
-        chunked(count: count, parallelism: parallelism) { start, n in
+        parallelism.chunks(count: count) { start, n in
             let x = x + start, y = y + start, dy = derivative + start
             var i = 0
             while i + 8 <= n {
@@ -97,7 +97,7 @@ public enum GELU {
         gradient g: UnsafeMutablePointer<Float>, derivative d: UnsafePointer<Float>, count: Int,
         parallelism: SliceParallelism = .serial
     ) {
-        chunked(count: count, parallelism: parallelism) { start, n in
+        parallelism.chunks(count: count) { start, n in
             let g = g + start, d = d + start
             var i = 0
             while i + 8 <= n {
@@ -143,21 +143,5 @@ public enum GELU {
         let cdf = 0.5 * (1 + erf(v * inverseSqrt2))
         let pdf = Elementwise.exp(-0.5 * v * v) * inverseSqrt2Pi
         return (v * cdf, cdf + v * pdf)
-    }
-
-    /// Runs body(start, count) over `parallelism`'s workers, one contiguous chunk each (chunk
-    /// starts are multiples of 8 so every chunk but the last is whole vectors).
-    static func chunked(count: Int, parallelism: SliceParallelism, _ body: (_ start: Int, _ count: Int) -> Void) {
-        let workers = count >= 1 << 16 ? parallelism.workerCount(slices: Swift.max(1, count / 8)) : 1
-        if workers <= 1 {
-            body(0, count)
-            return
-        }
-        let chunk = ((count + workers - 1) / workers + 7) / 8 * 8  // ⌈count/workers⌉, rounded up to 8
-        parallelism.run(slices: workers) { w, _ in
-            let start = w * chunk
-            let end = Swift.min(count, start + chunk)
-            if start < end { body(start, end - start) }
-        }
     }
 }

@@ -79,11 +79,8 @@ public enum LayerNorm {
 
     /// The number of chunks `rowChunks` cuts `rows` rows of `dim` into (1: serial).
     static func rowChunkCount(rows: Int, dim: Int, parallelism: SliceParallelism) -> Int {
-        rows * dim >= parallelMinimum ? parallelism.workerCount(slices: rows) : 1
+        rows * dim >= SliceParallelism.elementwiseMinimum ? parallelism.workerCount(slices: rows) : 1
     }
-
-    /// Elements below which the row passes stay on the calling thread.
-    static let parallelMinimum = 1 << 16
 
     /// y = (x − μ)·r ⊙ γ + β from saved μ and r: the forward's output again, bit for bit (the
     /// forward ends with this same routine). The backward pass uses it to rebuild LN outputs.

@@ -89,14 +89,8 @@ public enum Linear {
     ) {
         // With workers: one contiguous range of columns each (every column summed in row order,
         // as on one thread).
-        let parts = rows * columns >= 1 << 16 ? parallelism.workerCount(slices: columns / 8) : 1
-        if parts <= 1 {
-            for r in 0..<rows { Elementwise.add(x + r * columns, to: sums, count: columns) }
-            return
-        }
-        parallelism.run(slices: parts) { part, _ in
-            let start = columns * part / parts, end = columns * (part + 1) / parts
-            for r in 0..<rows { Elementwise.add(x + r * columns + start, to: sums + start, count: end - start) }
+        parallelism.chunks(count: columns, work: rows * columns) { start, count in
+            for r in 0..<rows { Elementwise.add(x + r * columns + start, to: sums + start, count: count) }
         }
     }
 }

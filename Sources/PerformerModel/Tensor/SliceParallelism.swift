@@ -88,6 +88,29 @@ private struct UncheckedBox<T>: @unchecked Sendable {
 }
 
 extension SliceParallelism {
+    /// Elementwise passes over fewer elements than this stay on the calling thread (waking the
+    /// workers would cost more than the pass).
+    static let elementwiseMinimum = 1 << 16
+
+    /// Runs body(start, count) over contiguous chunks of 0..<count, one per worker, when `work`
+    /// (default `count`) elements are at least `elementwiseMinimum`; otherwise body(0, count) on
+    /// the calling thread. Chunk starts are multiples of 8, so every chunk but the last is whole
+    /// SIMD8 vectors. For passes whose per-element results do not depend on the split.
+    func chunks(count: Int, work: Int? = nil, _ body: (_ start: Int, _ count: Int) -> Void) {
+        let workers = (work ?? count) >= SliceParallelism.elementwiseMinimum
+            ? workerCount(slices: Swift.max(1, count / 8)) : 1
+        if workers <= 1 {
+            body(0, count)
+            return
+        }
+        let chunk = ((count + workers - 1) / workers + 7) / 8 * 8  // ⌈count/workers⌉, rounded up to 8
+        run(slices: workers) { w, _ in
+            let start = w * chunk
+            let end = Swift.min(count, start + chunk)
+            if start < end { body(start, end - start) }
+        }
+    }
+
     /// Products with fewer multiply-adds than this run as one `BLAS.sgemm` (OpenBLAS keeps them
     /// on one thread anyway).
     static let splitGEMMMinimum = 1 << 20
