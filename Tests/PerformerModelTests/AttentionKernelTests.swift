@@ -116,6 +116,45 @@ import ProteinIO
         }
     }
 
+    /// The bidirectional FAVOR backward hands the feature gradients to the maps' backward in blocks
+    /// of rows (32 rows at m = 1024, so 70 rows are three blocks): the same gradients as the
+    /// contraction's backward over the whole sequence followed by the maps' backward over all rows.
+    @Test(arguments: [AttentionKind.favorSoftmax, .favorRelu])
+    func blockedFeatureBackwardMatchesWholeSequence(kind: AttentionKind) {
+        let p = Problem(batch: 1, heads: 2, length: 70, headDim: 4, seed: 60)
+        let m = 1024, l = p.l, d = p.d
+        #expect(BidirectionalLinearAttention.blockRows(features: m) * 2 < l)
+        let kernel = AttentionKernel(kind: kind, headDim: d, causal: false, features: m, seed: 161)
+        let dOut = randomTensor(p.shape, seed: 62)
+        let result = run(kernel, p, dOut: dOut)
+        let saved = result.saved, w = kernel.randomFeatures!.weights.data
+        let dq = Tensor(shape: p.shape), dk = Tensor(shape: p.shape), dv = Tensor(shape: p.shape)
+        for s in 0..<(p.b * p.h) {
+            let dqf = Tensor(shape: [l, m]), dkf = Tensor(shape: [l, m])
+            let qf = saved.queryFeatures.data + s * l * m, kf = saved.keyFeatures.data + s * l * m
+            BidirectionalLinearAttention.backward(
+                dQueryFeatures: dqf.data, dKeyFeatures: dkf.data, dValues: dv.data + s * l * d,
+                dOut: dOut.data + s * l * d, out: result.out.data + s * l * d, normalizer: saved.normalizer.data + s * l,
+                queryFeatures: qf, keyFeatures: kf, keyLogScale: kind == .favorSoftmax ? saved.keyLogScale.data + s * l : nil,
+                values: p.v.data + s * l * d, length: l, features: m, headDim: d, blockRows: l)
+            if kind == .favorSoftmax {
+                FavorSoftmaxFeatures.backward(dInput: dq.data + s * l * d, dOut: dqf.data, out: qf, input: p.q.data + s * l * d,
+                                              weights: w, length: l, features: m, headDim: d, epsilon: kernel.epsilon)
+                FavorSoftmaxFeatures.backward(dInput: dk.data + s * l * d, dOut: dkf.data, out: kf, input: p.k.data + s * l * d,
+                                              weights: w, length: l, features: m, headDim: d, epsilon: 0)
+            } else {
+                FavorReluFeatures.backward(dInput: dq.data + s * l * d, dOut: dqf.data, out: qf,
+                                           weights: w, length: l, features: m, headDim: d, epsilon: kernel.epsilon)
+                FavorReluFeatures.backward(dInput: dk.data + s * l * d, dOut: dkf.data, out: kf,
+                                           weights: w, length: l, features: m, headDim: d, epsilon: kernel.epsilon)
+            }
+        }
+        for (name, blocked, whole) in zip3(["dQ", "dK", "dV"], [result.dq, result.dk, result.dv], [dq, dk, dv]) {
+            let difference = maxRelativeDifference(blocked.array, whole.doubles, floor: 1e-3)
+            #expect(difference < 1e-5, "\(kind.rawValue) \(name): \(difference)")
+        }
+    }
+
     /// Changing queries, keys or values after position i leaves every output at positions ≤ i
     /// bit-identical. The future keys are made large, so their stabilisers exceed every past one:
     /// a whole-sequence key maximum would leak them into the past through rounding.

@@ -13,13 +13,19 @@ import Foundation
 @Suite struct FeatureMapTests {
     let l = 6, d = 8, m = 16
 
-    func weights(seed: UInt64 = 3) -> RandomFeatures {
-        RandomFeatures(features: m, headDim: d, distribution: .orthogonal, seed: seed)
+    func weights(seed: UInt64 = 3, features: Int? = nil) -> RandomFeatures {
+        RandomFeatures(features: features ?? m, headDim: d, distribution: .orthogonal, seed: seed)
     }
 
-    @Test func softmaxFeaturesMatchReference() {
+    /// (rows, features): one block of rows, and 150 rows at m = 1024, which the maps compute in
+    /// three blocks (64 + 64 + 22 rows).
+    static let forwardShapes = [(6, 16), (150, 1024)]
+
+    @Test(arguments: forwardShapes)
+    func softmaxFeaturesMatchReference(l: Int, m: Int) {
+        #expect(l == 6 || FavorSoftmaxFeatures.rowBlock(features: m) * 2 < l)
         let x = randomTensor([l, d], seed: 1, std: 1.5)
-        let w = weights()
+        let w = weights(features: m)
         let q = Tensor(shape: [l, m]), k = Tensor(shape: [l, m]), s = Tensor(shape: [l])
         let epsilon: Float = 1e-6
         FavorSoftmaxFeatures.forwardQueries(out: q.data, input: x.data, weights: w.weights.data,
@@ -42,9 +48,10 @@ import Foundation
         #expect(q.array.allSatisfy { $0 >= epsilon })
     }
 
-    @Test func reluFeaturesMatchReference() {
+    @Test(arguments: forwardShapes)
+    func reluFeaturesMatchReference(l: Int, m: Int) {
         let x = randomTensor([l, d], seed: 2)
-        let w = weights()
+        let w = weights(features: m)
         let out = Tensor(shape: [l, m])
         FavorReluFeatures.forward(out: out.data, input: x.data, weights: w.weights.data,
                                   length: l, features: m, headDim: d, epsilon: 1e-3)

@@ -107,10 +107,11 @@ import Foundation
                 out: out.data, normalizer: normalizer.data, queryFeatures: x.q.data, keyFeatures: x.k.data,
                 keyLogScale: x.s?.data, values: x.v.data, length: x.l, features: x.m, headDim: x.d)
         } else {
+            // Blocks of 4, 4 and 3 rows: the block seams are inside the checked rows.
             BidirectionalLinearAttention.backward(
                 dQueryFeatures: dq.data, dKeyFeatures: dk.data, dValues: dv.data, dOut: dOut.data,
                 out: out.data, normalizer: normalizer.data, queryFeatures: x.q.data, keyFeatures: x.k.data,
-                keyLogScale: x.s?.data, values: x.v.data, length: x.l, features: x.m, headDim: x.d)
+                keyLogScale: x.s?.data, values: x.v.data, length: x.l, features: x.m, headDim: x.d, blockRows: 4)
         }
         let numeric = [
             GradientCheck.numericGradient(at: x.q.doubles, weights: r) { x.reference(causal: causal, q: $0) },
@@ -142,5 +143,38 @@ import Foundation
             for i in single.indices { #expect(abs(double[i] - 2 * single[i]) <= 1e-6 * max(1, abs(double[i]))) }
         }
     }
-}
 
+    /// The bidirectional backward in blocks of rows gives what one block gives, for every block
+    /// size from 1 row up, with and without key log-scales, and hands the blocks over in order,
+    /// covering every row once.
+    @Test(arguments: [Float?.none, 6])
+    func backwardBlocksMatchOneBlock(spread: Float?) {
+        let x = Inputs(length: 13, features: 7, headDim: 3, seed: 5, logScaleSpread: spread)
+        let (out, normalizer) = x.forward(causal: false)
+        let dOut = tensor([x.l, x.d], randomDoubles(x.l * x.d, seed: 6))
+        func gradients(blockRows: Int) -> [[Float]] {
+            let dq = Tensor(shape: [x.l, x.m]), dk = Tensor(shape: [x.l, x.m]), dv = Tensor(shape: [x.l, x.d])
+            var covered = 0
+            BidirectionalLinearAttention.backward(
+                dValues: dv.data, dOut: dOut.data, out: out.data, normalizer: normalizer.data,
+                queryFeatures: x.q.data, keyFeatures: x.k.data, keyLogScale: x.s?.data, values: x.v.data,
+                length: x.l, features: x.m, headDim: x.d, blockRows: blockRows
+            ) { start, rows, dqBlock, dkBlock in
+                #expect(start == covered && rows >= 1 && rows <= blockRows)
+                covered += rows
+                (dq.data + start * x.m).update(from: dqBlock, count: rows * x.m)
+                (dk.data + start * x.m).update(from: dkBlock, count: rows * x.m)
+            }
+            #expect(covered == x.l)
+            return [dq.array, dk.array, dv.array]
+        }
+        let whole = gradients(blockRows: x.l)
+        for blockRows in [1, 2, 4, 5, 12] {
+            for (blocked, single) in zip(gradients(blockRows: blockRows), whole) {
+                for i in single.indices {
+                    #expect(abs(blocked[i] - single[i]) <= 1e-6 * max(1, abs(single[i])), "block \(blockRows), \(i)")
+                }
+            }
+        }
+    }
+}

@@ -1,7 +1,8 @@
 extension AttentionKernel {
     /// Gradients of `forward` with respect to Q, K and V, accumulated (+=): the random features
     /// and the stabilisers are held fixed. The forward in reverse: contraction backward into
-    /// dQ', dK̃' (per-worker scratch), then each feature map's backward into dQ and dK.
+    /// dQ', dK̃', then each feature map's backward into dQ and dK: bidirectionally block by
+    /// block of rows while the block is in cache, causally over whole [L, m] gradients in scratch.
     ///
     /// - Parameters:
     ///   - dQuery, dKey, dValue: [batch, heads, length, headDim], accumulated.
@@ -36,30 +37,53 @@ extension AttentionKernel {
             }
             policy.run(slices: slices) { s, worker in
                 let offset = s * l * d
+                let q = query.data + offset, k = key.data + offset
                 let qf = saved.queryFeatures.data + s * l * m, kf = saved.keyFeatures.data + s * l * m
                 let logScale: UnsafeMutablePointer<Float>? = kind == .favorSoftmax ? saved.keyLogScale.data + s * l : nil
                 let scratch = saved.scratch[worker].data
-                let dQueryFeatures = scratch, dKeyFeatures = scratch + l * m
-                dQueryFeatures.update(repeating: 0, count: 2 * l * m)
-                contractionBackward(
-                    dQueryFeatures: dQueryFeatures, dKeyFeatures: dKeyFeatures, dValues: dValue.data + offset,
-                    dOut: dOut.data + offset, out: out.data + offset, normalizer: saved.normalizer.data + s * l,
-                    queryFeatures: qf, keyFeatures: kf, keyLogScale: logScale, values: value.data + offset,
-                    length: l, workspace: scratch + 2 * l * m)
-                if kind == .favorSoftmax {
-                    FavorSoftmaxFeatures.backward(
-                        dInput: dQuery.data + offset, dOut: dQueryFeatures, out: qf, input: query.data + offset,
-                        weights: w, length: l, features: m, headDim: d, epsilon: epsilon)
-                    FavorSoftmaxFeatures.backward(
-                        dInput: dKey.data + offset, dOut: dKeyFeatures, out: kf, input: key.data + offset,
-                        weights: w, length: l, features: m, headDim: d, epsilon: 0)
+                // The feature maps' backward on rows [start, start + rows), from the gradients of
+                // those rows' features (consumed: the maps use them as scratch).
+                func featuresBackward(
+                    start: Int, rows: Int, dQueryFeatures: UnsafeMutablePointer<Float>,
+                    dKeyFeatures: UnsafeMutablePointer<Float>
+                ) {
+                    let dq = dQuery.data + offset + start * d, dk = dKey.data + offset + start * d
+                    let rowQF = qf + start * m, rowKF = kf + start * m
+                    if kind == .favorSoftmax {
+                        FavorSoftmaxFeatures.backward(
+                            dInput: dq, dOut: dQueryFeatures, out: rowQF, input: q + start * d,
+                            weights: w, length: rows, features: m, headDim: d, epsilon: epsilon)
+                        FavorSoftmaxFeatures.backward(
+                            dInput: dk, dOut: dKeyFeatures, out: rowKF, input: k + start * d,
+                            weights: w, length: rows, features: m, headDim: d, epsilon: 0)
+                    } else {
+                        FavorReluFeatures.backward(
+                            dInput: dq, dOut: dQueryFeatures, out: rowQF,
+                            weights: w, length: rows, features: m, headDim: d, epsilon: epsilon)
+                        FavorReluFeatures.backward(
+                            dInput: dk, dOut: dKeyFeatures, out: rowKF,
+                            weights: w, length: rows, features: m, headDim: d, epsilon: epsilon)
+                    }
+                }
+                if causal {
+                    // Two passes over the chunks: the whole [L, m] gradients first, then the maps.
+                    let dQueryFeatures = scratch, dKeyFeatures = scratch + l * m
+                    dQueryFeatures.update(repeating: 0, count: 2 * l * m)
+                    causalContractionBackward(
+                        dQueryFeatures: dQueryFeatures, dKeyFeatures: dKeyFeatures, dValues: dValue.data + offset,
+                        dOut: dOut.data + offset, out: out.data + offset, normalizer: saved.normalizer.data + s * l,
+                        queryFeatures: qf, keyFeatures: kf, keyLogScale: logScale, values: value.data + offset,
+                        length: l, workspace: scratch + 2 * l * m)
+                    featuresBackward(start: 0, rows: l, dQueryFeatures: dQueryFeatures, dKeyFeatures: dKeyFeatures)
                 } else {
-                    FavorReluFeatures.backward(
-                        dInput: dQuery.data + offset, dOut: dQueryFeatures, out: qf,
-                        weights: w, length: l, features: m, headDim: d, epsilon: epsilon)
-                    FavorReluFeatures.backward(
-                        dInput: dKey.data + offset, dOut: dKeyFeatures, out: kf,
-                        weights: w, length: l, features: m, headDim: d, epsilon: epsilon)
+                    BidirectionalLinearAttention.backward(
+                        dValues: dValue.data + offset, dOut: dOut.data + offset, out: out.data + offset,
+                        normalizer: saved.normalizer.data + s * l, queryFeatures: qf, keyFeatures: kf,
+                        keyLogScale: logScale, values: value.data + offset, length: l, features: m, headDim: d,
+                        workspace: scratch
+                    ) { start, rows, dQueryBlock, dKeyBlock in
+                        featuresBackward(start: start, rows: rows, dQueryFeatures: dQueryBlock, dKeyFeatures: dKeyBlock)
+                    }
                 }
             }
         }

@@ -1,7 +1,21 @@
-// The contraction step of the FAVOR kernels, per (batch, head) slice, in one place: the
-// bidirectional contraction, and the causal one behind `causalContractionForward/Backward`.
+// The contraction step of the FAVOR kernels, per (batch, head) slice: the forward of both
+// directions, and the causal one's backward (the bidirectional backward is called from
+// `backward` itself, with the feature maps' backward run block by block).
 
 extension AttentionKernel {
+    /// Scratch floats one worker of a FAVOR kernel needs: the causal backward's whole feature
+    /// gradients first (`featureGradientCount`), then the contraction's workspace.
+    static func favorScratchCount(causal: Bool, length: Int, features: Int, headDim: Int, chunk: Int) -> Int {
+        featureGradientCount(causal: causal, length: length, features: features)
+            + contractionWorkspaceCount(causal: causal, length: length, features: features, headDim: headDim, chunk: chunk)
+    }
+
+    /// ∂Q′ and ∂K̃′ [L, m] each, at the front of a worker's scratch, for the causal backward. The
+    /// bidirectional backward needs none: it hands them to the feature maps in blocks of rows.
+    static func featureGradientCount(causal: Bool, length: Int, features: Int) -> Int {
+        causal ? 2 * length * features : 0
+    }
+
     /// Scratch floats one worker's contraction needs.
     static func contractionWorkspaceCount(causal: Bool, length: Int, features: Int, headDim: Int, chunk: Int) -> Int {
         if causal {
@@ -32,28 +46,6 @@ extension AttentionKernel {
         }
     }
 
-    func contractionBackward(
-        dQueryFeatures: UnsafeMutablePointer<Float>, dKeyFeatures: UnsafeMutablePointer<Float>,
-        dValues: UnsafeMutablePointer<Float>, dOut: UnsafePointer<Float>,
-        out: UnsafePointer<Float>, normalizer: UnsafePointer<Float>,
-        queryFeatures: UnsafePointer<Float>, keyFeatures: UnsafePointer<Float>,
-        keyLogScale: UnsafePointer<Float>?, values: UnsafePointer<Float>,
-        length: Int, workspace: UnsafeMutablePointer<Float>
-    ) {
-        if causal {
-            causalContractionBackward(
-                dQueryFeatures: dQueryFeatures, dKeyFeatures: dKeyFeatures, dValues: dValues, dOut: dOut,
-                out: out, normalizer: normalizer, queryFeatures: queryFeatures, keyFeatures: keyFeatures,
-                keyLogScale: keyLogScale, values: values, length: length, workspace: workspace)
-        } else {
-            BidirectionalLinearAttention.backward(
-                dQueryFeatures: dQueryFeatures, dKeyFeatures: dKeyFeatures, dValues: dValues, dOut: dOut,
-                out: out, normalizer: normalizer, queryFeatures: queryFeatures, keyFeatures: keyFeatures,
-                keyLogScale: keyLogScale, values: values, length: length, features: features, headDim: headDim,
-                workspace: workspace)
-        }
-    }
-
     // MARK: - Causal contraction: the chunked CausalLinearAttention (running-max key frames,
     // nothing depends on future keys). `MaskedLinearAttention` is its naive O(L²) Float twin, kept
     // for the tests.
@@ -70,7 +62,7 @@ extension AttentionKernel {
             chunk: chunk, scratch: workspace)
     }
 
-    private func causalContractionBackward(
+    func causalContractionBackward(
         dQueryFeatures: UnsafeMutablePointer<Float>, dKeyFeatures: UnsafeMutablePointer<Float>,
         dValues: UnsafeMutablePointer<Float>, dOut: UnsafePointer<Float>,
         out: UnsafePointer<Float>, normalizer: UnsafePointer<Float>,

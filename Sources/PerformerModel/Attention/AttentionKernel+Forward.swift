@@ -48,6 +48,7 @@ extension AttentionKernel {
             guard let w = randomFeatures?.weights.data else {
                 preconditionFailure("\(kind.rawValue) attention without random features")
             }
+            let featureGradients = AttentionKernel.featureGradientCount(causal: causal, length: l, features: m)
             policy.run(slices: slices) { s, worker in
                 let q = query.data + s * l * d, k = key.data + s * l * d
                 let qf = saved.queryFeatures.data + s * l * m, kf = saved.keyFeatures.data + s * l * m
@@ -66,7 +67,7 @@ extension AttentionKernel {
                 contractionForward(
                     out: out.data + s * l * d, normalizer: saved.normalizer.data + s * l,
                     queryFeatures: qf, keyFeatures: kf, keyLogScale: logScale, values: value.data + s * l * d,
-                    length: l, workspace: saved.scratch[worker].data + 2 * l * m, keys: keys(s))
+                    length: l, workspace: saved.scratch[worker].data + featureGradients, keys: keys(s))
             }
         }
     }

@@ -4,7 +4,9 @@ extension AttentionKernel {
     ///
     /// Sizes (floats), with S = batch·heads slices:
     /// - exact: normalizer ℓ S·L; scratch 2·min(128, L)·L per worker.
-    /// - favor-softmax: q', k̃' 2·S·L·m; s, D 2·S·L; scratch 2·L·m + 2·L·(d+1) + m·(d+1) per worker.
+    /// - favor-softmax: q', k̃' 2·S·L·m; s, D 2·S·L; scratch per worker as `favorScratchCount`
+    ///   (bidirectional 2·L·(d+1) + 2·m·(d+1) + r·(2m + d), r = min(L, blockRows); causal 2·L·m
+    ///   plus the chunked contraction's).
     /// - favor-relu: as favor-softmax without s.
     /// - identity: nothing.
     public final class Saved {
@@ -44,7 +46,7 @@ extension AttentionKernel {
             case .identity: scratchCount = 0
             case .exact: scratchCount = ExactAttention.workspaceCount(length: l)
             case .favorSoftmax, .favorRelu:
-                scratchCount = 2 * l * m + AttentionKernel.contractionWorkspaceCount(
+                scratchCount = AttentionKernel.favorScratchCount(
                     causal: kernel.causal, length: l, features: m, headDim: d, chunk: kernel.chunk)
             }
             let slices = batch * heads

@@ -13,12 +13,20 @@
 ///
 /// Short names: L = length, m = features, d = headDim, e = d + 1. Saved for backward: out and
 /// the normaliser D [L] (plus the caller's q', k̃', s, V); S is recomputed (one GEMM) rather than
-/// stored. Memory O(L·(m+d)): the workspace is L·e + m·e floats forward, 2·L·e + m·e backward.
+/// stored. Memory O(L·(m+d)): the workspace is 2·L·e + 2·m·e + r·(2m + d) floats (r rows per
+/// block of the backward), and the backward never forms an [L, m] gradient.
 public enum BidirectionalLinearAttention {
     /// Floats of scratch `forward` and `backward` need (the larger of the two).
     public static func workspaceCount(length: Int, features: Int, headDim: Int) -> Int {
-        let e = headDim + 1
-        return 2 * length * e + features * e
+        let e = headDim + 1, r = min(length, blockRows(features: features))
+        return 2 * length * e + 2 * features * e + r * (2 * features + headDim)
+    }
+
+    /// Rows per block of the backward's [L, m] products: two [rows, m] blocks take about 256 KB,
+    /// so they stay in a core's L2 cache between the product that writes them and the feature-map
+    /// backward that reads them.
+    static func blockRows(features: Int) -> Int {
+        max(32, (1 << 15) / max(1, features) / 8 * 8)
     }
 
     /// out_i = Σ_j (q'_i·k'_j) v_j / D_i, D_i = Σ_j q'_i·k'_j.
@@ -66,13 +74,7 @@ public enum BidirectionalLinearAttention {
     }
 
     /// Gradients of `forward`, accumulated (+=) into dQueryFeatures, dKeyFeatures and dValues.
-    ///
-    /// With G = dOut, N = out ⊙ D (numerators), S = [K'ᵀV | K'ᵀ1]:
-    ///
-    ///     dN_i = G_i / D_i,   dD_i = −(G_i·out_i) / D_i,   B = [dN | dD]  [L, e]
-    ///     dQ' += B Sᵀ,   dS = Q'ᵀ B,   dK̃' += A dSᵀ,   dV += c ⊙ (K̃' dS[:, :d])
-    ///
-    /// (A = [c⊙V | c] as in the forward; the factor c = e^{s − max s} is treated as a constant.)
+    /// The blocked `backward(…, featureGradients:)` with each block added into the two arrays.
     ///
     /// - Parameters:
     ///   - dQueryFeatures, dKeyFeatures: [length, features], accumulated.
@@ -80,7 +82,7 @@ public enum BidirectionalLinearAttention {
     ///   - dOut: [length, headDim].
     ///   - out, normalizer: what `forward` wrote.
     ///   - queryFeatures, keyFeatures, keyLogScale, values: the forward's inputs.
-    /// - Complexity: 10·L·m·(d+1) flops in five GEMMs (one recomputes S).
+    ///   - blockRows: as in the blocked `backward`.
     public static func backward(
         dQueryFeatures: UnsafeMutablePointer<Float>, dKeyFeatures: UnsafeMutablePointer<Float>,
         dValues: UnsafeMutablePointer<Float>, dOut: UnsafePointer<Float>,
@@ -88,13 +90,63 @@ public enum BidirectionalLinearAttention {
         queryFeatures: UnsafePointer<Float>, keyFeatures: UnsafePointer<Float>,
         keyLogScale: UnsafePointer<Float>?, values: UnsafePointer<Float>,
         length: Int, features: Int, headDim: Int,
-        workspace: UnsafeMutablePointer<Float>? = nil
+        workspace: UnsafeMutablePointer<Float>? = nil, blockRows: Int? = nil
+    ) {
+        let m = features
+        backward(
+            dValues: dValues, dOut: dOut, out: out, normalizer: normalizer, queryFeatures: queryFeatures,
+            keyFeatures: keyFeatures, keyLogScale: keyLogScale, values: values, length: length, features: m,
+            headDim: headDim, workspace: workspace, blockRows: blockRows
+        ) { start, rows, dQueryBlock, dKeyBlock in
+            Elementwise.add(dQueryBlock, to: dQueryFeatures + start * m, count: rows * m)
+            Elementwise.add(dKeyBlock, to: dKeyFeatures + start * m, count: rows * m)
+        }
+    }
+
+    /// Gradients of `forward`: accumulates (+=) into dValues and hands the gradients of the
+    /// features to `featureGradients` one block of rows at a time, so the caller can run the
+    /// feature maps' backward on each block while it is still in cache (no [L, m] gradient is
+    /// ever formed).
+    ///
+    /// With G = dOut, N = out ⊙ D (numerators), S = [K'ᵀV | K'ᵀ1]:
+    ///
+    ///     dN_i = G_i / D_i,   dD_i = −(G_i·out_i) / D_i,   B = [dN | dD]  [L, e]
+    ///     dQ' = B Sᵀ,   dS = Q'ᵀ B,   dK̃' = A dSᵀ,   dV += c ⊙ (K̃' dS[:, :d])
+    ///
+    /// (A = [c⊙V | c] as in the forward; the factor c = e^{s − max s} is treated as a constant.)
+    /// S and dS are whole-sequence products; dQ', dK̃' and dV are then computed block by block.
+    ///
+    /// - Parameters:
+    ///   - dValues: [length, headDim], accumulated.
+    ///   - dOut: [length, headDim].
+    ///   - out, normalizer: what `forward` wrote.
+    ///   - queryFeatures, keyFeatures, keyLogScale, values: the forward's inputs.
+    ///   - workspace: `workspaceCount(…)` floats of scratch, or nil to allocate one for this call.
+    ///   - blockRows: fewer rows per block than the default (for tests of the block seams).
+    ///   - featureGradients: called with (start, rows, dQ' block, dK̃' block), blocks of rows
+    ///     [start, start + rows) in order, each [rows, features] row-major, written fresh for the
+    ///     call (it may overwrite them; they are not read again).
+    /// - Complexity: 10·L·m·(d+1) flops in GEMMs (one recomputes S).
+    public static func backward(
+        dValues: UnsafeMutablePointer<Float>, dOut: UnsafePointer<Float>,
+        out: UnsafePointer<Float>, normalizer: UnsafePointer<Float>,
+        queryFeatures: UnsafePointer<Float>, keyFeatures: UnsafePointer<Float>,
+        keyLogScale: UnsafePointer<Float>?, values: UnsafePointer<Float>,
+        length: Int, features: Int, headDim: Int,
+        workspace: UnsafeMutablePointer<Float>? = nil, blockRows: Int? = nil,
+        featureGradients: (_ start: Int, _ rows: Int, _ dQueryBlock: UnsafeMutablePointer<Float>,
+                           _ dKeyBlock: UnsafeMutablePointer<Float>) -> Void
     ) {
         let l = length, m = features, d = headDim, e = d + 1
+        let blockRows = min(l, Self.blockRows(features: m), Swift.max(1, blockRows ?? l))
         withWorkspace(workspace, count: workspaceCount(length: l, features: m, headDim: d)) { ws in
             let augmented = ws  // A [L, e]
-            let upstream = ws + l * e  // B [L, e], later T [L, d]
-            let state = ws + 2 * l * e  // S [m, e], later dS [m, e]
+            let upstream = ws + l * e  // B [L, e]
+            let state = ws + 2 * l * e  // S [m, e]
+            let dState = state + m * e  // dS [m, e]
+            let dQueryBlock = dState + m * e  // [blockRows, m]
+            let dKeyBlock = dQueryBlock + blockRows * m  // [blockRows, m]
+            let valueBlock = dKeyBlock + blockRows * m  // K̃' dS[:, :d] of a block [blockRows, d]
             fillAugmentedValues(
                 augmented, scratch: upstream, values: values, keyLogScale: keyLogScale, length: l, headDim: d)
             BLAS.sgemm(transA: true, m: m, n: e, k: l,
@@ -106,27 +158,31 @@ public enum BidirectionalLinearAttention {
                 Elementwise.scale(g, by: inverse, into: row, count: d)
                 row[d] = -Elementwise.dot(g, out + i * d, count: d) * inverse
             }
-            // dQ' += B Sᵀ  [L, m]
-            BLAS.sgemm(transB: true, m: l, n: m, k: e,
-                       a: upstream, lda: e, b: state, ldb: e, beta: 1, c: dQueryFeatures, ldc: m)
-            // dS = Q'ᵀ B  [m, e]  (overwrites S)
+            // dS = Q'ᵀ B  [m, e]
             BLAS.sgemm(transA: true, m: m, n: e, k: l,
-                       a: queryFeatures, lda: m, b: upstream, ldb: e, c: state, ldc: e)
-            // dK̃' += A dSᵀ  [L, m]
-            BLAS.sgemm(transB: true, m: l, n: m, k: e,
-                       a: augmented, lda: e, b: state, ldb: e, beta: 1, c: dKeyFeatures, ldc: m)
-            if keyLogScale == nil {
-                // dV += K̃' dS[:, :d]
-                BLAS.sgemm(m: l, n: d, k: m,
-                           a: keyFeatures, lda: m, b: state, ldb: e, beta: 1, c: dValues, ldc: d)
-            } else {
-                // T = K̃' dS[:, :d], then dV_j += c_j T_j (c_j is column d of A).
-                let t = upstream
-                BLAS.sgemm(m: l, n: d, k: m,
-                           a: keyFeatures, lda: m, b: state, ldb: e, c: t, ldc: d)
-                for j in 0..<l {
-                    Elementwise.addScaled(t + j * d, by: augmented[j * e + d], to: dValues + j * d, count: d)
+                       a: queryFeatures, lda: m, b: upstream, ldb: e, c: dState, ldc: e)
+            var start = 0
+            while start < l {
+                let rows = min(blockRows, l - start)
+                // dQ' = B Sᵀ,  dK̃' = A dSᵀ   [rows, m]
+                BLAS.sgemm(transB: true, m: rows, n: m, k: e,
+                           a: upstream + start * e, lda: e, b: state, ldb: e, c: dQueryBlock, ldc: m)
+                BLAS.sgemm(transB: true, m: rows, n: m, k: e,
+                           a: augmented + start * e, lda: e, b: dState, ldb: e, c: dKeyBlock, ldc: m)
+                let k = keyFeatures + start * m, dv = dValues + start * d
+                if keyLogScale == nil {
+                    // dV += K̃' dS[:, :d]
+                    BLAS.sgemm(m: rows, n: d, k: m, a: k, lda: m, b: dState, ldb: e, beta: 1, c: dv, ldc: d)
+                } else {
+                    // T = K̃' dS[:, :d], then dV_j += c_j T_j (c_j is column d of A).
+                    BLAS.sgemm(m: rows, n: d, k: m, a: k, lda: m, b: dState, ldb: e, c: valueBlock, ldc: d)
+                    for j in 0..<rows {
+                        Elementwise.addScaled(valueBlock + j * d, by: augmented[(start + j) * e + d],
+                                              to: dv + j * d, count: d)
+                    }
                 }
+                featureGradients(start, rows, dQueryBlock, dKeyBlock)
+                start += rows
             }
         }
     }

@@ -17,16 +17,20 @@ public enum FavorReluFeatures {
     ///   - out: φ(x) [length, features], written.
     ///   - input: queries or keys [length, headDim] (before scaling).
     ///   - weights: W [features, headDim].
-    /// - Complexity: one GEMM of 2·L·m·d flops.
+    /// - Complexity: 2·L·m·d flops in GEMMs.
     public static func forward(
         out: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, weights: UnsafePointer<Float>,
         length: Int, features: Int, headDim: Int, epsilon: Float = defaultEpsilon
     ) {
         let m = features
         let c = FavorSoftmaxFeatures.inputScale(headDim: headDim)
-        BLAS.sgemm(transB: true, m: length, n: m, k: headDim, alpha: c,
-                   a: input, lda: headDim, b: weights, ldb: headDim, c: out, ldc: m)
-        Elementwise.relu(out, into: out, count: length * m, scale: 1 / Float(m).squareRoot(), offset: epsilon)
+        // Block by block of rows, so the ReLU pass finds each block still in cache.
+        FavorSoftmaxFeatures.rowBlocks(length: length, features: m) { start, rows in
+            let block = out + start * m
+            BLAS.sgemm(transB: true, m: rows, n: m, k: headDim, alpha: c,
+                       a: input + start * headDim, lda: headDim, b: weights, ldb: headDim, c: block, ldc: m)
+            Elementwise.relu(block, into: block, count: rows * m, scale: 1 / Float(m).squareRoot(), offset: epsilon)
+        }
     }
 
     /// dInput += c · (g W) with g = dOut ⊙ 1[u > 0] / √m. The mask is read from the output

@@ -31,21 +31,23 @@ public enum FavorSoftmaxFeatures {
     ///   - out: q' [length, features], written.
     ///   - input: queries [length, headDim] (before the d^(-1/4) scaling).
     ///   - weights: W [features, headDim].
-    /// - Complexity: one GEMM of 2·L·m·d flops plus L·m exponentials.
+    /// - Complexity: 2·L·m·d flops in GEMMs plus L·m exponentials.
     public static func forwardQueries(
         out: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, weights: UnsafePointer<Float>,
         length: Int, features: Int, headDim: Int, epsilon: Float = defaultEpsilon
     ) {
         let m = features
         let c = inputScale(headDim: headDim)
-        // u = c · X Wᵀ  [L, m]
-        BLAS.sgemm(transB: true, m: length, n: m, k: headDim, alpha: c,
-                   a: input, lda: headDim, b: weights, ldb: headDim, c: out, ldc: m)
         let scale = 1 / Float(m).squareRoot()
-        for i in 0..<length {
-            let row = out + i * m
-            let rowMax = Elementwise.max(row, count: m)
-            Elementwise.exp(row, into: row, count: m, shift: rowMax, scale: scale, offset: epsilon)
+        rowBlocks(length: length, features: m) { start, rows in
+            // u = c · X Wᵀ  [rows, m], then the exponentials while the block is in cache
+            BLAS.sgemm(transB: true, m: rows, n: m, k: headDim, alpha: c,
+                       a: input + start * headDim, lda: headDim, b: weights, ldb: headDim, c: out + start * m, ldc: m)
+            for i in start..<(start + rows) {
+                let row = out + i * m
+                let rowMax = Elementwise.max(row, count: m)
+                Elementwise.exp(row, into: row, count: m, shift: rowMax, scale: scale, offset: epsilon)
+            }
         }
     }
 
@@ -63,17 +65,38 @@ public enum FavorSoftmaxFeatures {
     ) {
         let m = features, d = headDim
         let c = inputScale(headDim: d)
-        BLAS.sgemm(transB: true, m: length, n: m, k: d, alpha: c,
-                   a: input, lda: d, b: weights, ldb: d, c: out, ldc: m)
         let scale = 1 / Float(m).squareRoot()
-        for j in 0..<length {
-            let row = out + j * m
-            let rowMax = Elementwise.max(row, count: m)
-            let x = input + j * d
-            let halfSquaredNorm = 0.5 * c * c * Elementwise.dot(x, x, count: d)
-            logScale[j] = rowMax - halfSquaredNorm
-            Elementwise.exp(row, into: row, count: m, shift: rowMax, scale: scale, offset: 0)
+        rowBlocks(length: length, features: m) { start, rows in
+            BLAS.sgemm(transB: true, m: rows, n: m, k: d, alpha: c,
+                       a: input + start * d, lda: d, b: weights, ldb: d, c: out + start * m, ldc: m)
+            for j in start..<(start + rows) {
+                let row = out + j * m
+                let rowMax = Elementwise.max(row, count: m)
+                let x = input + j * d
+                let halfSquaredNorm = 0.5 * c * c * Elementwise.dot(x, x, count: d)
+                logScale[j] = rowMax - halfSquaredNorm
+                Elementwise.exp(row, into: row, count: m, shift: rowMax, scale: scale, offset: 0)
+            }
         }
+    }
+
+    /// Calls body(start, rows) over consecutive blocks of rows covering 0..<length, each block's
+    /// [rows, features] output about 256 KB: the feature maps compute a block's product and its
+    /// elementwise pass back to back, while the block is still in the core's L2 cache.
+    @inline(__always)
+    static func rowBlocks(length: Int, features: Int, _ body: (_ start: Int, _ rows: Int) -> Void) {
+        let block = rowBlock(features: features)
+        var start = 0
+        while start < length {
+            let rows = min(block, length - start)
+            body(start, rows)
+            start += rows
+        }
+    }
+
+    /// Rows per block of `rowBlocks`: [rows, features] floats of about 256 KB.
+    static func rowBlock(features: Int) -> Int {
+        max(32, (1 << 16) / max(1, features) / 8 * 8)
     }
 
     /// Backward of either map with its stabiliser held constant: with g = dOut ⊙ (out − ε),

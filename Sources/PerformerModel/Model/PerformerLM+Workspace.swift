@@ -184,7 +184,7 @@ extension PerformerLM {
             scratch = ExactAttention.workspaceCount(length: l)
         case .favorSoftmax, .favorRelu:
             saved = slices * l * (2 * m + 1) + (c.attention == .favorSoftmax ? slices * l : 0)
-            scratch = 2 * l * m + AttentionKernel.contractionWorkspaceCount(
+            scratch = AttentionKernel.favorScratchCount(
                 causal: c.causal, length: l, features: m, headDim: c.headDim, chunk: CausalLinearAttention.defaultChunk)
         }
         let workers = SliceParallelism.automatic(slices: slices).workerCount(slices: slices)
