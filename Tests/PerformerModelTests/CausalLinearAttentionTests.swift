@@ -131,7 +131,8 @@ import ProteinIO
     }
 
     /// The chunked Float backward (accumulating into random initial gradients, with a different
-    /// chunk than the forward) against the Double reference, per tensor:
+    /// chunk than the forward, handing its gradients over two chunks at a time) against the Double
+    /// reference, per tensor:
     /// `max|Δ| / max(magnitude) ≤ 1e-6`, where `magnitude` is the gradient with every term in
     /// absolute value (`causalGradientMagnitudes`; measured ≤ 1.5e-7 ≈ 2.5 Float ulps), and the plain
     /// normwise error `max|Δ| / max|reference| ≤ 1e-4` (the gap is the cancellation in
@@ -147,8 +148,9 @@ import ProteinIO
         let k0 = (0..<(l * m)).map { _ in Float(rng.nextGaussian()) * 0.01 }
         let v0 = (0..<(l * d)).map { _ in Float(rng.nextGaussian()) * 0.01 }
         let (out, normalizer) = c.forward(chunk: max(1, shape.chunk / 2))
+        // Groups of two chunks: the group seams of the second pass lie inside the checked rows.
         let g = c.backward(dOut: dOut, out: out, normalizer: normalizer, chunk: shape.chunk,
-                           dq: q0, dk: k0, dv: v0)
+                           dq: q0, dk: k0, dv: v0, chunksPerGroup: 2)
         let reference = CausalLinearAttention.backwardReference(
             dOut: dOut.map(Double.init), queryFeatures: c.qDouble, keyFeatures: c.kDouble,
             keyLogScale: c.sDouble, values: c.vDouble, length: l, features: m, headDim: d)
@@ -162,6 +164,30 @@ import ProteinIO
         #expect(normwiseError(dq, reference.dQueryFeatures) <= 1e-4)
         #expect(normwiseError(dk, reference.dKeyFeatures) <= 1e-4)
         #expect(normwiseError(dv, reference.dValues) <= 1e-4)
+    }
+
+    /// How many chunks the second pass hands over at a time (1, 2, 5, or all at once) changes
+    /// nothing but rounding: every grouping gives the gradients of the one-group backward.
+    @Test(arguments: [CausalCase.LogScales.none, .uniform(20)])
+    func groupingDoesNotChangeTheGradients(scales: CausalCase.LogScales) {
+        let c = CausalCase(length: 40, features: 6, headDim: 4, scales: scales, seed: 31)
+        var rng = SeededGenerator(seed: 32)
+        let dOut = (0..<(c.length * c.headDim)).map { _ in Float(rng.nextGaussian()) }
+        let zeroQ = [Float](repeating: 0, count: c.length * c.features), zeroV = [Float](repeating: 0, count: c.length * c.headDim)
+        let (out, normalizer) = c.forward(chunk: 3)
+        func gradients(_ groups: Int) -> [[Float]] {
+            let g = c.backward(dOut: dOut, out: out, normalizer: normalizer, chunk: 3,
+                               dq: zeroQ, dk: zeroQ, dv: zeroV, chunksPerGroup: groups)
+            return [g.dq, g.dk, g.dv]
+        }
+        let whole = gradients(100)
+        for groups in [1, 2, 5] {
+            for (grouped, single) in zip(gradients(groups), whole) {
+                for i in single.indices {
+                    #expect(abs(grouped[i] - single[i]) <= 1e-6 * max(1, abs(single[i])), "groups of \(groups), \(i)")
+                }
+            }
+        }
     }
 
     // MARK: Causality

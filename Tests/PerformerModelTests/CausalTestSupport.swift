@@ -106,10 +106,11 @@ struct CausalCase: CustomStringConvertible, Sendable {
         return (out, normalizer)
     }
 
-    /// The chunked Float backward, accumulating into copies of the given gradients.
+    /// The chunked Float backward, accumulating into copies of the given gradients
+    /// (`chunksPerGroup`: how many chunks the second pass hands over at a time; default its own).
     func backward(
         dOut: [Float], out: [Float], normalizer: [Float], chunk: Int,
-        dq initialQ: [Float], dk initialK: [Float], dv initialV: [Float]
+        dq initialQ: [Float], dk initialK: [Float], dv initialV: [Float], chunksPerGroup: Int? = nil
     ) -> (dq: [Float], dk: [Float], dv: [Float]) {
         var dq = initialQ, dk = initialK, dv = initialV
         let logScale = s
@@ -130,7 +131,7 @@ struct CausalCase: CustomStringConvertible, Sendable {
                                                     queryFeatures: q.baseAddress!, keyFeatures: k.baseAddress!,
                                                     keyLogScale: s, values: v.baseAddress!,
                                                     length: length, features: features, headDim: headDim,
-                                                    chunk: chunk)
+                                                    chunk: chunk, chunksPerGroup: chunksPerGroup)
                                             }
                                         }
                                     }

@@ -1,8 +1,8 @@
 extension AttentionKernel {
     /// Gradients of `forward` with respect to Q, K and V, accumulated (+=): the random features
     /// and the stabilisers are held fixed. The forward in reverse: contraction backward into
-    /// dQ', dK̃', then each feature map's backward into dQ and dK: bidirectionally block by
-    /// block of rows while the block is in cache, causally over whole [L, m] gradients in scratch.
+    /// dQ', dK̃', then each feature map's backward into dQ and dK, block by block of rows while the
+    /// block is in cache (causally in groups of chunks, last first, with dQ' whole in scratch).
     ///
     /// - Parameters:
     ///   - dQuery, dKey, dValue: [batch, heads, length, headDim], accumulated.
@@ -66,15 +66,16 @@ extension AttentionKernel {
                     }
                 }
                 if causal {
-                    // Two passes over the chunks: the whole [L, m] gradients first, then the maps.
-                    let dQueryFeatures = scratch, dKeyFeatures = scratch + l * m
-                    dQueryFeatures.update(repeating: 0, count: 2 * l * m)
+                    // ∂Q′ whole in scratch (the first pass writes every chunk's past term); the
+                    // maps' backward runs on each group of chunks as the second pass finishes it.
                     causalContractionBackward(
-                        dQueryFeatures: dQueryFeatures, dKeyFeatures: dKeyFeatures, dValues: dValue.data + offset,
-                        dOut: dOut.data + offset, out: out.data + offset, normalizer: saved.normalizer.data + s * l,
+                        queryGradient: scratch, dValues: dValue.data + offset, dOut: dOut.data + offset,
+                        out: out.data + offset, normalizer: saved.normalizer.data + s * l,
                         queryFeatures: qf, keyFeatures: kf, keyLogScale: logScale, values: value.data + offset,
-                        length: l, workspace: scratch + 2 * l * m)
-                    featuresBackward(start: 0, rows: l, dQueryFeatures: dQueryFeatures, dKeyFeatures: dKeyFeatures)
+                        length: l, workspace: scratch + l * m
+                    ) { start, rows, dQueryRows, dKeyRows in
+                        featuresBackward(start: start, rows: rows, dQueryFeatures: dQueryRows, dKeyFeatures: dKeyRows)
+                    }
                 } else {
                     BidirectionalLinearAttention.backward(
                         dValues: dValue.data + offset, dOut: dOut.data + offset, out: out.data + offset,

@@ -10,10 +10,12 @@ extension AttentionKernel {
             + contractionWorkspaceCount(causal: causal, length: length, features: features, headDim: headDim, chunk: chunk)
     }
 
-    /// ∂Q′ and ∂K̃′ [L, m] each, at the front of a worker's scratch, for the causal backward. The
-    /// bidirectional backward needs none: it hands them to the feature maps in blocks of rows.
+    /// ∂Q′ [L, m] at the front of a worker's scratch, for the causal backward, whose first pass
+    /// writes every chunk's past term before the second can finish any row. ∂K̃′ needs no such
+    /// array (the second pass hands it over in groups of rows), nor does the bidirectional
+    /// backward (it hands both over in blocks of rows).
     static func featureGradientCount(causal: Bool, length: Int, features: Int) -> Int {
-        causal ? 2 * length * features : 0
+        causal ? length * features : 0
     }
 
     /// Scratch floats one worker's contraction needs.
@@ -63,17 +65,19 @@ extension AttentionKernel {
     }
 
     func causalContractionBackward(
-        dQueryFeatures: UnsafeMutablePointer<Float>, dKeyFeatures: UnsafeMutablePointer<Float>,
+        queryGradient: UnsafeMutablePointer<Float>,
         dValues: UnsafeMutablePointer<Float>, dOut: UnsafePointer<Float>,
         out: UnsafePointer<Float>, normalizer: UnsafePointer<Float>,
         queryFeatures: UnsafePointer<Float>, keyFeatures: UnsafePointer<Float>,
         keyLogScale: UnsafePointer<Float>?, values: UnsafePointer<Float>,
-        length: Int, workspace: UnsafeMutablePointer<Float>
+        length: Int, workspace: UnsafeMutablePointer<Float>,
+        featureGradients: (_ start: Int, _ rows: Int, _ dQueryRows: UnsafeMutablePointer<Float>,
+                           _ dKeyRows: UnsafeMutablePointer<Float>) -> Void
     ) {
         CausalLinearAttention.backward(
-            dQueryFeatures: dQueryFeatures, dKeyFeatures: dKeyFeatures, dValues: dValues, dOut: dOut,
-            out: out, normalizer: normalizer, queryFeatures: queryFeatures, keyFeatures: keyFeatures,
-            keyLogScale: keyLogScale, values: values, length: length, features: features, headDim: headDim,
-            chunk: chunk, scratch: workspace)
+            queryGradient: queryGradient, dValues: dValues, dOut: dOut, out: out, normalizer: normalizer,
+            queryFeatures: queryFeatures, keyFeatures: keyFeatures, keyLogScale: keyLogScale, values: values,
+            length: length, features: features, headDim: headDim, chunk: chunk, scratch: workspace,
+            featureGradients: featureGradients)
     }
 }

@@ -8,11 +8,20 @@ extension CausalLinearAttention {
     /// Number of `Float`s of scratch `backward` needs (pass at least this many as `scratch` to make
     /// the call allocation-free). `O(m·d + C·(C + d) + L/C)`: independent of `L` but for one
     /// float per chunk.
-    public static func backwardScratchCount(length: Int, features: Int, headDim: Int, chunk: Int) -> Int {
+    public static func backwardScratchCount(
+        length: Int, features: Int, headDim: Int, chunk: Int, chunksPerGroup: Int? = nil
+    ) -> Int {
         let c = max(1, min(chunk, length))
         let e = headDim + 1
         let chunks = (length + c - 1) / c
-        return features * e + 4 * c * e + 2 * c * c + 3 * c + chunks
+        let groupRows = min(length, groupChunks(features: features, chunk: c, override: chunksPerGroup) * c)
+        return features * e + 4 * c * e + 2 * c * c + 3 * c + chunks + groupRows * features
+    }
+
+    /// Chunks per group of the blocked backward: about `BidirectionalLinearAttention.blockRows`
+    /// rows, so a group's ∂K̃′ [rows, m] stays in cache until the feature maps read it.
+    static func groupChunks(features: Int, chunk: Int, override: Int? = nil) -> Int {
+        max(1, override ?? BidirectionalLinearAttention.blockRows(features: features) / max(1, chunk))
     }
 
     /// Backward of `forward`: accumulates (`+=`) `∂loss/∂Q′`, `∂loss/∂K̃′` and `∂loss/∂V` given
@@ -61,11 +70,14 @@ extension CausalLinearAttention {
     ///   - queryFeatures, keyFeatures, keyLogScale, values: the forward's inputs.
     ///   - chunk: need not equal the forward's.
     ///   - scratch: optional buffer of `backwardScratchCount(…)` floats; allocated when `nil`.
+    ///   - chunksPerGroup: as in the blocked form below, which this calls with a temporary [L, m]
+    ///     buffer for ∂Q′ and adds each group into the two arrays.
     ///
     /// Gradient buffers must not alias each other or any input.
     ///
     /// - Complexity: about 2.5× the forward's flops, all but `O(L·C)` in `sgemm`; memory
-    ///   `O(m·d + C·(C + d) + L/C)` besides the arguments — never a prefix state per row.
+    ///   `O(m·d + C·(C + d) + L/C + G·m)` besides the arguments (G rows per group), and here the
+    ///   temporary [L, m] — never a prefix state per row.
     public static func backward(
         dQueryFeatures: UnsafeMutablePointer<Float>,
         dKeyFeatures: UnsafeMutablePointer<Float>,
@@ -79,15 +91,62 @@ extension CausalLinearAttention {
         values: UnsafePointer<Float>,
         length: Int, features: Int, headDim: Int,
         chunk: Int = defaultChunk,
-        scratch: UnsafeMutablePointer<Float>? = nil
+        scratch: UnsafeMutablePointer<Float>? = nil,
+        chunksPerGroup: Int? = nil
+    ) {
+        let m = features
+        let queryGradient = UnsafeMutablePointer<Float>.allocate(capacity: max(1, length * m))
+        defer { queryGradient.deallocate() }
+        backward(
+            queryGradient: queryGradient, dValues: dValues, dOut: dOut, out: out, normalizer: normalizer,
+            queryFeatures: queryFeatures, keyFeatures: keyFeatures, keyLogScale: keyLogScale, values: values,
+            length: length, features: m, headDim: headDim, chunk: chunk, scratch: scratch,
+            chunksPerGroup: chunksPerGroup
+        ) { start, rows, dQueryRows, dKeyRows in
+            Elementwise.add(dQueryRows, to: dQueryFeatures + start * m, count: rows * m)
+            Elementwise.add(dKeyRows, to: dKeyFeatures + start * m, count: rows * m)
+        }
+    }
+
+    /// The same backward, handing ∂Q′ and ∂K̃′ to `featureGradients` in groups of whole chunks,
+    /// last group first, as soon as the second pass has finished them (so the feature maps'
+    /// backward can read a group's ∂K̃′ from cache; no [L, m] ∂K̃′ is formed).
+    ///
+    /// - Parameters:
+    ///   - queryGradient: [L, m] floats of the caller's, for ∂Q′: the first pass writes its past
+    ///     terms there for every chunk before the second pass can finish any. Written, not read
+    ///     before; a group's rows are final when they are handed over.
+    ///   - chunksPerGroup: chunks per group (default `groupChunks`; for tests of the seams).
+    ///   - featureGradients: called with (start, rows, ∂Q′ rows, ∂K̃′ rows) for groups of rows
+    ///     [start, start + rows), from the last group to the first; each [rows, m] row-major. The
+    ///     call may overwrite both (neither is read again).
+    ///   - the rest: as in `backward(dQueryFeatures:…)`, with ∂V accumulated.
+    public static func backward(
+        queryGradient: UnsafeMutablePointer<Float>,
+        dValues: UnsafeMutablePointer<Float>,
+        dOut: UnsafePointer<Float>,
+        out: UnsafePointer<Float>,
+        normalizer: UnsafePointer<Float>,
+        queryFeatures: UnsafePointer<Float>,
+        keyFeatures: UnsafePointer<Float>,
+        keyLogScale: UnsafePointer<Float>?,
+        values: UnsafePointer<Float>,
+        length: Int, features: Int, headDim: Int,
+        chunk: Int = defaultChunk,
+        scratch: UnsafeMutablePointer<Float>? = nil,
+        chunksPerGroup: Int? = nil,
+        featureGradients: (_ start: Int, _ rows: Int, _ dQueryRows: UnsafeMutablePointer<Float>,
+                           _ dKeyRows: UnsafeMutablePointer<Float>) -> Void
     ) {
         precondition(length >= 0 && features >= 1 && headDim >= 1 && chunk >= 1, "bad causal attention shape")
         if length == 0 { return }
         let l = length, m = features, d = headDim, e = headDim + 1
         let c = min(chunk, l)
         let chunks = (l + c - 1) / c
+        let dQueryFeatures = queryGradient
+        let groupSize = groupChunks(features: m, chunk: c, override: chunksPerGroup)
 
-        let count = backwardScratchCount(length: l, features: m, headDim: d, chunk: chunk)
+        let count = backwardScratchCount(length: l, features: m, headDim: d, chunk: chunk, chunksPerGroup: chunksPerGroup)
         let owned: UnsafeMutablePointer<Float>? = scratch == nil ? .allocate(capacity: count) : nil
         defer { owned?.deallocate() }
         guard let base = scratch ?? owned else { return }
@@ -103,6 +162,7 @@ extension CausalLinearAttention {
         let selfWeight = rowMax + c          // e^{s_i − M_i} [c]
         let carry = selfWeight + c           // ρ_i [c]
         let endMax = carry + c               // M_c at the end of each chunk [chunks]
+        let keyGroup = endMax + chunks       // ∂K̃′ of the current group [groupSize·c, m]
 
         // Pass 1, chunks in order: rebuild S̄ as the forward does; ∂Q′_c += diag(ρ) Ḡ_c S̄ᵀ.
         var previousMax = -Float.infinity
@@ -129,7 +189,7 @@ extension CausalLinearAttention {
                     gUsed = UnsafePointer(gCarry)
                 }
                 BLAS.sgemm(transB: true, m: n, n: m, k: e, a: gUsed, lda: e, b: state, ldb: e,
-                           beta: 1, c: dQueryFeatures + a * m, ldc: m)
+                           c: dQueryFeatures + a * m, ldc: m)  // the first write to these rows
             }
             if !last {
                 var beta: Float = first ? 0 : 1
@@ -169,11 +229,14 @@ extension CausalLinearAttention {
             applyCausalWeights(p, size: n, logScale: s, rowMax: rowMax, selfWeight: selfWeight)
             BLAS.sgemm(transB: true, m: n, n: n, k: e, a: gBar, lda: e, b: vBar, ldb: e, c: b, ldc: n)
             applyCausalWeights(b, size: n, logScale: s, rowMax: rowMax, selfWeight: selfWeight)
-            // ∂Q′_c += B K̃′_c;  ∂K̃′_c += Bᵀ Q′_c
+            // ∂Q′_c += B K̃′_c (the first chunk has no past term: written);  ∂K̃′_c = Bᵀ Q′_c, into
+            // the chunk's rows of the group
+            let groupStart = chunkIndex / groupSize * groupSize * c
+            let dKeyRows = keyGroup + (a - groupStart) * m
             BLAS.sgemm(m: n, n: m, k: n, a: b, lda: n, b: k, ldb: m,
-                       beta: 1, c: dQueryFeatures + a * m, ldc: m)
+                       beta: first ? 0 : 1, c: dQueryFeatures + a * m, ldc: m)
             BLAS.sgemm(transA: true, m: n, n: m, k: n, a: b, lda: n, b: q, ldb: m,
-                       beta: 1, c: dKeyFeatures + a * m, ldc: m)
+                       c: dKeyRows, ldc: m)
 
             // From the future: ∂V̄_c = diag(e^{s_j−M_c}) K̃′_c F;  ∂K̃′_c += diag(e^{s_j−M_c}) V̄_c Fᵀ
             // (V̄_c is scaled in place: the masked products above were its last unscaled use).
@@ -184,7 +247,7 @@ extension CausalLinearAttention {
                     scaleRows(vBar, rows: n, columns: e, logScale: s, frame: chunkMax)
                 }
                 BLAS.sgemm(transB: true, m: n, n: m, k: e, a: vBar, lda: e, b: future, ldb: e,
-                           beta: 1, c: dKeyFeatures + a * m, ldc: m)
+                           beta: 1, c: dKeyRows, ldc: m)
             }
             // ∂V̄_c += Aᵀ Ḡ_c   (only the first d columns of ∂V̄ are used: ∂V)
             BLAS.sgemm(transA: true, m: n, n: d, k: n, a: p, lda: n, b: gBar, ldb: e,
@@ -205,6 +268,12 @@ extension CausalLinearAttention {
                 }
                 BLAS.sgemm(transA: true, m: m, n: e, k: n, a: q, lda: m, b: gUsed, ldb: e,
                            beta: beta, c: future, ldc: e)
+            }
+
+            // The group's first chunk done: its rows of ∂Q′ and ∂K̃′ are final.
+            if chunkIndex % groupSize == 0 {
+                let rows = min(l, groupStart + groupSize * c) - groupStart
+                featureGradients(groupStart, rows, dQueryFeatures + groupStart * m, keyGroup)
             }
         }
     }

@@ -3,7 +3,7 @@ import ProteinIO
 
 /// `bench attention --phases`: where a FAVOR kernel's forward+backward time goes. The kernel's
 /// four steps, called one (batch, head) slice at a time on one thread with single-threaded
-/// OpenBLAS, in the order `AttentionKernel` calls them:
+/// OpenBLAS:
 ///
 /// 1. feature maps forward (q' and k̃'/k' from Q and K: one GEMM and L·m exp or ReLU each),
 /// 2. contraction forward (bidirectional or chunked causal),
@@ -11,7 +11,10 @@ import ProteinIO
 /// 4. feature maps backward (dQ, dK from dQ', dK': one GEMM and one row pass each).
 ///
 /// Each phase time is summed over the slices and the median over the repeats is reported; the
-/// total is single-threaded work, not the parallel kernel's wall time.
+/// total is single-threaded work, not the parallel kernel's wall time. The kernel itself runs
+/// phases 3 and 4 interleaved, block by block of rows while each block is in cache; here they run
+/// one after the other over whole [L, m] gradients (the contractions' array forms; the causal one
+/// allocates its [L, m] ∂Q′ inside phase 3), so these phases can add up to more than the kernel.
 struct AttentionPhaseTimes {
     static let names = ["features fwd", "contraction fwd", "contraction bwd", "features bwd"]
     /// Median seconds per phase, in the order of `names`.

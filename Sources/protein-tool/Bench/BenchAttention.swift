@@ -79,7 +79,8 @@ struct BenchAttention: ParsableCommand {
 
     @Flag(name: .long, help: ArgumentHelp(
         "Profile instead: split the FAVOR kernels' forward+backward into feature maps and contraction "
-            + "phases (one thread, one slice at a time, in this process; other kernels are left out)."))
+            + "phases (one thread, one slice at a time, in this process; other kernels are left out). "
+            + "The kernel interleaves the two backward phases block by block; here they run whole, one after the other."))
     var phases = false
 
     /// Internal: measure exactly one configuration in this process and print one result line.
