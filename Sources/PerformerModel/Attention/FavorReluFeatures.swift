@@ -23,12 +23,11 @@ public enum FavorReluFeatures {
         length: Int, features: Int, headDim: Int, epsilon: Float = defaultEpsilon
     ) {
         let m = features
-        let c = FavorSoftmaxFeatures.inputScale(headDim: headDim)
         // Block by block of rows, so the ReLU pass finds each block still in cache.
-        FavorSoftmaxFeatures.rowBlocks(length: length, features: m) { start, rows in
+        FavorSoftmaxFeatures.products(
+            out: out, input: input, weights: weights, length: length, features: m, headDim: headDim
+        ) { start, rows in
             let block = out + start * m
-            BLAS.sgemm(transB: true, m: rows, n: m, k: headDim, alpha: c,
-                       a: input + start * headDim, lda: headDim, b: weights, ldb: headDim, c: block, ldc: m)
             Elementwise.relu(block, into: block, count: rows * m, scale: 1 / Float(m).squareRoot(), offset: epsilon)
         }
     }

@@ -37,12 +37,8 @@ public enum FavorSoftmaxFeatures {
         length: Int, features: Int, headDim: Int, epsilon: Float = defaultEpsilon
     ) {
         let m = features
-        let c = inputScale(headDim: headDim)
         let scale = 1 / Float(m).squareRoot()
-        rowBlocks(length: length, features: m) { start, rows in
-            // u = c · X Wᵀ  [rows, m], then the exponentials while the block is in cache
-            BLAS.sgemm(transB: true, m: rows, n: m, k: headDim, alpha: c,
-                       a: input + start * headDim, lda: headDim, b: weights, ldb: headDim, c: out + start * m, ldc: m)
+        products(out: out, input: input, weights: weights, length: length, features: m, headDim: headDim) { start, rows in
             for i in start..<(start + rows) {
                 let row = out + i * m
                 let rowMax = Elementwise.max(row, count: m)
@@ -66,9 +62,7 @@ public enum FavorSoftmaxFeatures {
         let m = features, d = headDim
         let c = inputScale(headDim: d)
         let scale = 1 / Float(m).squareRoot()
-        rowBlocks(length: length, features: m) { start, rows in
-            BLAS.sgemm(transB: true, m: rows, n: m, k: d, alpha: c,
-                       a: input + start * d, lda: d, b: weights, ldb: d, c: out + start * m, ldc: m)
+        products(out: out, input: input, weights: weights, length: length, features: m, headDim: d) { start, rows in
             for j in start..<(start + rows) {
                 let row = out + j * m
                 let rowMax = Elementwise.max(row, count: m)
@@ -80,21 +74,28 @@ public enum FavorSoftmaxFeatures {
         }
     }
 
-    /// Calls body(start, rows) over consecutive blocks of rows covering 0..<length, each block's
-    /// [rows, features] output about 256 KB: the feature maps compute a block's product and its
-    /// elementwise pass back to back, while the block is still in the core's L2 cache.
+    /// u = c·X Wᵀ into `out` [length, features] (c = d^(-1/4)), block by block of rows, each
+    /// block's [rows, features] about 256 KB; after each block's product, `elementwise(start, rows)`
+    /// turns those rows into features while they are still in the core's L2 cache. Shared by the
+    /// ReLU and softmax maps.
     @inline(__always)
-    static func rowBlocks(length: Int, features: Int, _ body: (_ start: Int, _ rows: Int) -> Void) {
-        let block = rowBlock(features: features)
+    static func products(
+        out: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, weights: UnsafePointer<Float>,
+        length: Int, features m: Int, headDim d: Int, _ elementwise: (_ start: Int, _ rows: Int) -> Void
+    ) {
+        let c = inputScale(headDim: d)
+        let block = rowBlock(features: m)
         var start = 0
         while start < length {
             let rows = min(block, length - start)
-            body(start, rows)
+            BLAS.sgemm(transB: true, m: rows, n: m, k: d, alpha: c,
+                       a: input + start * d, lda: d, b: weights, ldb: d, c: out + start * m, ldc: m)
+            elementwise(start, rows)
             start += rows
         }
     }
 
-    /// Rows per block of `rowBlocks`: [rows, features] floats of about 256 KB.
+    /// Rows per block of `products`: [rows, features] floats of about 256 KB.
     static func rowBlock(features: Int) -> Int {
         max(32, (1 << 16) / max(1, features) / 8 * 8)
     }
