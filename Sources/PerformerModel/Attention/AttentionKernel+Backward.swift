@@ -35,6 +35,9 @@ extension AttentionKernel {
             guard let w = randomFeatures?.weights.data else {
                 preconditionFailure("\(kind.rawValue) attention without random features")
             }
+            // The causal backward's ∂Q′ [L, m] at the front of each worker's scratch (as the forward
+            // leaves it free); the contraction's workspace after it.
+            let featureGradients = AttentionKernel.featureGradientCount(causal: causal, length: l, features: m)
             policy.run(slices: slices) { s, worker in
                 let offset = s * l * d
                 let q = query.data + offset, k = key.data + offset
@@ -72,7 +75,7 @@ extension AttentionKernel {
                         queryGradient: scratch, dValues: dValue.data + offset, dOut: dOut.data + offset,
                         out: out.data + offset, normalizer: saved.normalizer.data + s * l,
                         queryFeatures: qf, keyFeatures: kf, keyLogScale: logScale, values: value.data + offset,
-                        length: l, workspace: scratch + l * m
+                        length: l, workspace: scratch + featureGradients
                     ) { start, rows, dQueryRows, dKeyRows in
                         featuresBackward(start: start, rows: rows, dQueryFeatures: dQueryRows, dKeyFeatures: dKeyRows)
                     }

@@ -26,7 +26,7 @@ public enum BidirectionalLinearAttention {
     /// so they stay in a core's L2 cache between the product that writes them and the feature-map
     /// backward that reads them.
     static func blockRows(features: Int) -> Int {
-        max(32, (1 << 15) / max(1, features) / 8 * 8)
+        rowsPerBlock(floats: 1 << 15, features: features)
     }
 
     /// out_i = Σ_j (q'_i·k'_j) v_j / D_i, D_i = Σ_j q'_i·k'_j.
@@ -96,11 +96,8 @@ public enum BidirectionalLinearAttention {
         backward(
             dValues: dValues, dOut: dOut, out: out, normalizer: normalizer, queryFeatures: queryFeatures,
             keyFeatures: keyFeatures, keyLogScale: keyLogScale, values: values, length: length, features: m,
-            headDim: headDim, workspace: workspace, blockRows: blockRows
-        ) { start, rows, dQueryBlock, dKeyBlock in
-            Elementwise.add(dQueryBlock, to: dQueryFeatures + start * m, count: rows * m)
-            Elementwise.add(dKeyBlock, to: dKeyFeatures + start * m, count: rows * m)
-        }
+            headDim: headDim, workspace: workspace, blockRows: blockRows,
+            featureGradients: addingFeatureGradients(into: dQueryFeatures, dKeyFeatures, features: m))
     }
 
     /// Gradients of `forward`: accumulates (+=) into dValues and hands the gradients of the
@@ -207,6 +204,23 @@ public enum BidirectionalLinearAttention {
                 augmented[j * e + d] = 1
             }
         }
+    }
+}
+
+/// Rows of `features` floats that fill about `floats` floats: a multiple of 8, at least 32. How
+/// the FAVOR kernels size the blocks of rows they keep in cache between two passes.
+func rowsPerBlock(floats: Int, features: Int) -> Int {
+    max(32, floats / max(1, features) / 8 * 8)
+}
+
+/// What the array forms of the blocked backwards hand their blocks to: each block of ∂Q′ and ∂K̃′
+/// rows [start, start + rows) added into the whole [L, features] arrays.
+func addingFeatureGradients(
+    into dQueryFeatures: UnsafeMutablePointer<Float>, _ dKeyFeatures: UnsafeMutablePointer<Float>, features m: Int
+) -> (_ start: Int, _ rows: Int, _ dQueryRows: UnsafeMutablePointer<Float>, _ dKeyRows: UnsafeMutablePointer<Float>) -> Void {
+    { start, rows, dQueryRows, dKeyRows in
+        Elementwise.add(dQueryRows, to: dQueryFeatures + start * m, count: rows * m)
+        Elementwise.add(dKeyRows, to: dKeyFeatures + start * m, count: rows * m)
     }
 }
 

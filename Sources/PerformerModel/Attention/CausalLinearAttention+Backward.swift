@@ -6,8 +6,9 @@ import Foundation
 
 extension CausalLinearAttention {
     /// Number of `Float`s of scratch `backward` needs (pass at least this many as `scratch` to make
-    /// the call allocation-free). `O(m·d + C·(C + d) + L/C)`: independent of `L` but for one
-    /// float per chunk.
+    /// the call allocation-free). `O(m·d + C·(C + d) + L/C + G·m)` with G rows per group of the
+    /// second pass: independent of `L` but for one float per chunk. The caller's [L, m] ∂Q′ of
+    /// the blocked form is not part of it.
     public static func backwardScratchCount(
         length: Int, features: Int, headDim: Int, chunk: Int, chunksPerGroup: Int? = nil
     ) -> Int {
@@ -101,11 +102,8 @@ extension CausalLinearAttention {
             queryGradient: queryGradient, dValues: dValues, dOut: dOut, out: out, normalizer: normalizer,
             queryFeatures: queryFeatures, keyFeatures: keyFeatures, keyLogScale: keyLogScale, values: values,
             length: length, features: m, headDim: headDim, chunk: chunk, scratch: scratch,
-            chunksPerGroup: chunksPerGroup
-        ) { start, rows, dQueryRows, dKeyRows in
-            Elementwise.add(dQueryRows, to: dQueryFeatures + start * m, count: rows * m)
-            Elementwise.add(dKeyRows, to: dKeyFeatures + start * m, count: rows * m)
-        }
+            chunksPerGroup: chunksPerGroup,
+            featureGradients: addingFeatureGradients(into: dQueryFeatures, dKeyFeatures, features: m))
     }
 
     /// The same backward, handing ∂Q′ and ∂K̃′ to `featureGradients` in groups of whole chunks,
@@ -143,7 +141,6 @@ extension CausalLinearAttention {
         let l = length, m = features, d = headDim, e = headDim + 1
         let c = min(chunk, l)
         let chunks = (l + c - 1) / c
-        let dQueryFeatures = queryGradient
         let groupSize = groupChunks(features: m, chunk: c, override: chunksPerGroup)
 
         let count = backwardScratchCount(length: l, features: m, headDim: d, chunk: chunk, chunksPerGroup: chunksPerGroup)
@@ -189,7 +186,7 @@ extension CausalLinearAttention {
                     gUsed = UnsafePointer(gCarry)
                 }
                 BLAS.sgemm(transB: true, m: n, n: m, k: e, a: gUsed, lda: e, b: state, ldb: e,
-                           c: dQueryFeatures + a * m, ldc: m)  // the first write to these rows
+                           c: queryGradient + a * m, ldc: m)  // the first write to these rows
             }
             if !last {
                 var beta: Float = first ? 0 : 1
@@ -234,7 +231,7 @@ extension CausalLinearAttention {
             let groupStart = chunkIndex / groupSize * groupSize * c
             let dKeyRows = keyGroup + (a - groupStart) * m
             BLAS.sgemm(m: n, n: m, k: n, a: b, lda: n, b: k, ldb: m,
-                       beta: first ? 0 : 1, c: dQueryFeatures + a * m, ldc: m)
+                       beta: first ? 0 : 1, c: queryGradient + a * m, ldc: m)
             BLAS.sgemm(transA: true, m: n, n: m, k: n, a: b, lda: n, b: q, ldb: m,
                        c: dKeyRows, ldc: m)
 
@@ -273,7 +270,7 @@ extension CausalLinearAttention {
             // The group's first chunk done: its rows of ∂Q′ and ∂K̃′ are final.
             if chunkIndex % groupSize == 0 {
                 let rows = min(l, groupStart + groupSize * c) - groupStart
-                featureGradients(groupStart, rows, dQueryFeatures + groupStart * m, keyGroup)
+                featureGradients(groupStart, rows, queryGradient + groupStart * m, keyGroup)
             }
         }
     }

@@ -97,7 +97,7 @@ public enum FavorSoftmaxFeatures {
 
     /// Rows per block of `products`: [rows, features] floats of about 256 KB.
     static func rowBlock(features: Int) -> Int {
-        max(32, (1 << 16) / max(1, features) / 8 * 8)
+        rowsPerBlock(floats: 1 << 16, features: features)
     }
 
     /// Backward of either map with its stabiliser held constant: with g = dOut ⊙ (out − ε),

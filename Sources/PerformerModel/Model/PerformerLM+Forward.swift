@@ -105,7 +105,7 @@ extension PerformerLM {
                 PerformerLM.gatherRows(ws.projection.data, rows: ws.selectedRows, width: d)
                 for (t, row) in ws.selectedRows.enumerated() { (xMid + t * d).update(from: x + row * d, count: d) }
             } else if xMid != x {
-                elementwise.chunks(count: n * d) { start, count in (xMid + start).update(from: x + start, count: count) }
+                elementwise.copy(from: x, to: xMid, count: n * d)
             }
             Linear.forward(out: xMid, input: ws.projection.data, weight: value(o.wo), bias: value(o.bo),
                            rows: r, inputs: d, outputs: d, accumulate: true, parallelism: elementwise)
@@ -120,9 +120,7 @@ extension PerformerLM {
                            rows: r, inputs: d, outputs: f, parallelism: elementwise)
             // x_out = x_mid + GELU(u)·W2 + b2                               [N, D]
             GELU.forward(out: ws.hidden.data, input: u, count: r * f, parallelism: elementwise)
-            if xOut != xMid {
-                elementwise.chunks(count: r * d) { start, count in (xOut + start).update(from: xMid + start, count: count) }
-            }
+            if xOut != xMid { elementwise.copy(from: xMid, to: xOut, count: r * d) }
             Linear.forward(out: xOut, input: ws.hidden.data, weight: value(o.w2), bias: value(o.b2),
                            rows: r, inputs: f, outputs: d, accumulate: true, parallelism: elementwise)
         }
