@@ -15,15 +15,25 @@ extension AttentionKernel {
         dQuery: Tensor, dKey: Tensor, dValue: Tensor, dOut: Tensor,
         out: Tensor, query: Tensor, key: Tensor, value: Tensor, saved: Saved, parallelism: SliceParallelism? = nil
     ) {
+        backward(dQuery: dQuery, dKey: dKey, dValue: dValue, dOut: dOut, out: out, query: query, key: key,
+                 value: value, saved: saved, parallelism: parallelism, member: nil)
+    }
+
+    /// `backward` as one member of a team (slices as in the team `forward`).
+    func backward(
+        dQuery: Tensor, dKey: Tensor, dValue: Tensor, dOut: Tensor,
+        out: Tensor, query: Tensor, key: Tensor, value: Tensor, saved: Saved, parallelism: SliceParallelism?,
+        member: Team.Member?
+    ) {
         let (slices, l, d) = checkShapes([dQuery, dKey, dValue, dOut, out, query, key, value], saved: saved)
         requireAlways(!saved.isForwardOnly, "no backward after a forward-only pass (key lengths or fewer rows)")
-        let policy = passParallelism(slices: slices, override: parallelism, saved: saved)
+        let each = sliceLoop(slices: slices, override: parallelism, saved: saved, member: member)
         let m = features
         switch kind {
         case .identity:
-            Elementwise.add(dOut.data, to: dValue.data, count: dOut.count)
+            each { s, _ in Elementwise.add(dOut.data + s * l * d, to: dValue.data + s * l * d, count: l * d) }
         case .exact:
-            policy.run(slices: slices) { s, worker in
+            each { s, worker in
                 let offset = s * l * d
                 ExactAttention.backward(
                     dQuery: dQuery.data + offset, dKey: dKey.data + offset, dValue: dValue.data + offset,
@@ -38,7 +48,7 @@ extension AttentionKernel {
             // The causal backward's ∂Q′ [L, m] at the front of each worker's scratch (as the forward
             // leaves it free); the contraction's workspace after it.
             let featureGradients = AttentionKernel.featureGradientCount(causal: causal, length: l, features: m)
-            policy.run(slices: slices) { s, worker in
+            each { s, worker in
                 let offset = s * l * d
                 let q = query.data + offset, k = key.data + offset
                 let qf = saved.queryFeatures.data + s * l * m, kf = saved.keyFeatures.data + s * l * m

@@ -18,6 +18,18 @@ extension AttentionKernel {
         out: Tensor, query: Tensor, key: Tensor, value: Tensor, saving saved: Saved, parallelism: SliceParallelism? = nil,
         rows: Int? = nil, keyLengths: [Int]? = nil
     ) {
+        forward(out: out, query: query, key: key, value: value, saving: saved, parallelism: parallelism,
+                rows: rows, keyLengths: keyLengths, member: nil)
+    }
+
+    /// `forward` as one member of a team: every member calls it with the same arguments, and
+    /// member i runs slices i, i + count, … on its own thread with scratch i (`parallelism` is
+    /// not used). Member 0 alone records the pass in `saved`; the caller puts a barrier after
+    /// the call before any member reads the output (or the record).
+    func forward(
+        out: Tensor, query: Tensor, key: Tensor, value: Tensor, saving saved: Saved, parallelism: SliceParallelism?,
+        rows: Int?, keyLengths: [Int]?, member: Team.Member?
+    ) {
         let (allSlices, l, d) = checkShapes([out, query, key, value], saved: saved)
         let batch = rows ?? saved.batch
         requireAlways(batch >= 1 && batch <= saved.batch, "attention over \(batch) rows of a batch of \(saved.batch)")
@@ -27,18 +39,20 @@ extension AttentionKernel {
                           "key lengths \(keyLengths) for \(batch) rows of length \(l)")
         }
         let slices = batch * saved.heads
-        let policy = passParallelism(slices: slices, override: parallelism, saved: saved)
+        let each = sliceLoop(slices: slices, override: parallelism, saved: saved, member: member)
         let m = features
-        saved.keyLengths = keyLengths
-        saved.isForwardOnly = keyLengths != nil || slices < allSlices
+        if (member?.index ?? 0) == 0 {
+            saved.keyLengths = keyLengths
+            saved.isForwardOnly = keyLengths != nil || slices < allSlices
+        }
         let heads = saved.heads
         /// Keys of slice s (nil: all).
         func keys(_ s: Int) -> Int? { keyLengths.map { $0[s / heads] } }
         switch kind {
         case .identity:
-            out.data.update(from: value.data, count: slices * l * d)
+            each { s, _ in (out.data + s * l * d).update(from: value.data + s * l * d, count: l * d) }
         case .exact:
-            policy.run(slices: slices) { s, worker in
+            each { s, worker in
                 ExactAttention.forward(
                     out: out.data + s * l * d, logSumExp: saved.normalizer.data + s * l,
                     query: query.data + s * l * d, key: key.data + s * l * d, value: value.data + s * l * d,
@@ -49,7 +63,7 @@ extension AttentionKernel {
                 preconditionFailure("\(kind.rawValue) attention without random features")
             }
             let featureGradients = AttentionKernel.featureGradientCount(causal: causal, length: l, features: m)
-            policy.run(slices: slices) { s, worker in
+            each { s, worker in
                 let q = query.data + s * l * d, k = key.data + s * l * d
                 let qf = saved.queryFeatures.data + s * l * m, kf = saved.keyFeatures.data + s * l * m
                 var logScale: UnsafeMutablePointer<Float>? = nil

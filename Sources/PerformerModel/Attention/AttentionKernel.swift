@@ -85,6 +85,27 @@ public struct AttentionKernel {
 
     /// The policy of one pass: `override` when given, else the kernel's own; checks that `saved`
     /// holds scratch for every worker it uses.
+    /// How a pass visits its slices: body(slice, worker) for every slice under the pass's policy,
+    /// or, for a team member, for slices index, index + count, … on the calling thread with worker
+    /// = the member's index.
+    func sliceLoop(
+        slices: Int, override: SliceParallelism?, saved: Saved, member: Team.Member?
+    ) -> ((_ body: (_ slice: Int, _ worker: Int) -> Void) -> Void) {
+        guard let member else {
+            let policy = passParallelism(slices: slices, override: override, saved: saved)
+            return { body in policy.run(slices: slices, body) }
+        }
+        requireAlways(min(member.count, slices) <= saved.scratch.count,
+                      "attention pass on a team of \(member.count), saved buffers have scratch for \(saved.scratch.count)")
+        return { body in
+            var slice = member.index
+            while slice < slices {
+                body(slice, member.index)
+                slice += member.count
+            }
+        }
+    }
+
     func passParallelism(slices: Int, override: SliceParallelism?, saved: Saved) -> SliceParallelism {
         let policy = override ?? resolvedParallelism(slices: slices)
         requireAlways(policy.workerCount(slices: slices) <= saved.scratch.count,

@@ -17,12 +17,26 @@ public enum HeadLayout {
         batch: Int, length: Int, heads: Int, headDim: Int, rotary: RotaryEmbedding?,
         parallelism: SliceParallelism = .serial
     ) {
+        let n = batch * length
+        let parts = parallelism.workerCount(slices: n)
+        parallelism.run(slices: parts) { part, _ in
+            split(out: out, input: input, rows: (n * part / parts) ..< (n * (part + 1) / parts),
+                  length: length, heads: heads, headDim: headDim, rotary: rotary)
+        }
+    }
+
+    /// `split` of the token-major rows in `rows` (row r = position r mod length of window
+    /// r / length) only.
+    static func split(
+        out: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, rows: Range<Int>,
+        length: Int, heads: Int, headDim: Int, rotary: RotaryEmbedding?
+    ) {
         let dim = heads * headDim
-        parallelism.run(slices: batch * heads) { slice, _ in
-            let b = slice / heads, h = slice % heads
-            for p in 0..<length {
-                let src = input + (b * length + p) * dim + h * headDim
-                let dst = out + (slice * length + p) * headDim
+        for r in rows {
+            let b = r / length, p = r % length
+            for h in 0..<heads {
+                let src = input + r * dim + h * headDim
+                let dst = out + ((b * heads + h) * length + p) * headDim
                 if let rotary {
                     rotary.rotate(dst, src, position: p)
                 } else {
@@ -39,18 +53,49 @@ public enum HeadLayout {
         batch: Int, length: Int, heads: Int, headDim: Int, inverseRotary: RotaryEmbedding?,
         parallelism: SliceParallelism = .serial
     ) {
+        let n = batch * length
+        let parts = parallelism.workerCount(slices: n)
+        parallelism.run(slices: parts) { part, _ in
+            merge(out: out, input: input, rows: (n * part / parts) ..< (n * (part + 1) / parts),
+                  length: length, heads: heads, headDim: headDim, inverseRotary: inverseRotary)
+        }
+    }
+
+    /// `merge` into the token-major rows t in `rows` only, each from row `sourceRows[t]` of the
+    /// head-major input (from row t when nil): with `sourceRows`, a merge that gathers selected
+    /// rows to the front.
+    static func merge(
+        out: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, rows: Range<Int>,
+        length: Int, heads: Int, headDim: Int, inverseRotary: RotaryEmbedding?, sourceRows: [Int]? = nil
+    ) {
         let dim = heads * headDim
-        parallelism.run(slices: batch * heads) { slice, _ in
-            let b = slice / heads, h = slice % heads
-            for p in 0..<length {
-                let src = input + (slice * length + p) * headDim
-                let dst = out + (b * length + p) * dim + h * headDim
+        for t in rows {
+            let r = sourceRows?[t] ?? t
+            let b = r / length, p = r % length
+            for h in 0..<heads {
+                let src = input + ((b * heads + h) * length + p) * headDim
+                let dst = out + t * dim + h * headDim
                 if let inverseRotary {
                     inverseRotary.rotate(dst, src, position: p, inverse: true)
                 } else {
                     dst.update(from: src, count: headDim)
                 }
             }
+        }
+    }
+
+    /// Zeroes the positions of the token-major rows in `rows` in every head of a head-major
+    /// [batch, heads, length, headDim] buffer (the head-major rows a `split` of `rows` writes).
+    static func zero(_ buffer: UnsafeMutablePointer<Float>, rows: Range<Int>, length: Int, heads: Int, headDim: Int) {
+        var r = rows.lowerBound
+        while r < rows.upperBound {
+            // The run of rows in one window: contiguous in every head.
+            let b = r / length, p = r % length
+            let run = min(rows.upperBound - r, length - p)
+            for h in 0..<heads {
+                (buffer + ((b * heads + h) * length + p) * headDim).update(repeating: 0, count: run * headDim)
+            }
+            r += run
         }
     }
 }

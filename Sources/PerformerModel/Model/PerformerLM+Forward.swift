@@ -65,14 +65,28 @@ extension PerformerLM {
         let batch = rows ?? ws.batch
         check(ws, tokens: tokens.count, rows: batch)
         precondition(!selectedRows || (batch == ws.batch && !forwardOnly), "selected rows need the whole batch, saved")
+        ws.rowsSelected = selectedRows
+        Team(size: ws.teamSize, rows: batch * ws.length, minimum: ws.teamMinimumRows).run { member in
+            forward(member, tokens: tokens, workspace: ws, batch: batch, selectedRows: selectedRows,
+                    throughAttention: throughAttention, keyLengths: keyLengths, forwardOnly: forwardOnly)
+        }
+    }
+
+    /// One team member's part of `forward`: its share of the rows in every token-wise layer, its
+    /// share of the (batch, head) slices in attention, with a barrier on each side of attention
+    /// (the only layer that reads other members' rows).
+    private func forward(
+        _ member: Team.Member, tokens: UnsafeBufferPointer<TokenID>, workspace ws: Workspace, batch: Int,
+        selectedRows: Bool, throughAttention: Bool, keyLengths: [Int]?, forwardOnly: Bool
+    ) {
         let c = configuration
-        let elementwise = elementwise(for: ws)
         // Buffers hold ws.batch rows; a pass over fewer uses the front of each (slots of n rows).
         let n = batch * ws.length, d = c.dim, f = c.ffnDim, v = c.vocabSize, eps = c.layerNormEpsilon
-        ws.rowsSelected = selectedRows
-        var r = n  // rows of the current block's output side
+        let mine = member.share(n)  // this member's rows of every token-wise layer…
+        var own = mine              // …and of the current block's output side
         // x₀ = E[tokens]                                                    [N, D]
-        Embedding.forward(out: ws.residual.data, tokens: tokens, weight: value(offsets.embedding), vocab: v, dim: d)
+        Embedding.forward(out: ws.residual.data + mine.lowerBound * d, tokens: UnsafeBufferPointer(rebasing: tokens[mine]),
+                          weight: value(offsets.embedding), vocab: v, dim: d)
         for layer in 0..<c.layers {
             let o = offsets.blocks[layer]
             let slot = forwardOnly ? 0 : layer  // whose buffers this layer writes
@@ -80,62 +94,68 @@ extension PerformerLM {
             let xMid = forwardOnly ? x : x + n * d                 // after attention   [N, D]
             let xOut = forwardOnly ? x : xMid + n * d              // block output      [N, D]
             let statsAttn = 2 * slot * n, statsFFN = (2 * slot + 1) * n
+            let lo = mine.lowerBound, count = mine.count
 
             // h = LN_attn(x)                                                [N, D]
             LayerNorm.forward(
-                out: ws.normalized.data, mean: ws.normMean.data + statsAttn, rstd: ws.normRstd.data + statsAttn,
-                input: x, weight: value(o.attnNormWeight), bias: value(o.attnNormBias),
-                rows: n, dim: d, epsilon: eps, parallelism: elementwise)
+                out: ws.normalized.data + lo * d, mean: ws.normMean.data + statsAttn + lo,
+                rstd: ws.normRstd.data + statsAttn + lo, input: x + lo * d, weight: value(o.attnNormWeight),
+                bias: value(o.attnNormBias), rows: count, dim: d, epsilon: eps)
             // q, k, v = h·W + b → [B, H, L, dh]; RoPE on q and k
-            project(ws, batch: batch, weight: o.wq, bias: o.bq, into: ws.query[slot], rotate: true)
-            project(ws, batch: batch, weight: o.wk, bias: o.bk, into: ws.key[slot], rotate: true)
-            project(ws, batch: batch, weight: o.wv, bias: o.bv, into: ws.value[slot], rotate: false)
+            project(ws, rows: mine, weight: o.wq, bias: o.bq, into: ws.query[slot], rotate: true)
+            project(ws, rows: mine, weight: o.wk, bias: o.bk, into: ws.key[slot], rotate: true)
+            project(ws, rows: mine, weight: o.wv, bias: o.bv, into: ws.value[slot], rotate: false)
             // a = Attention(q, k, v)                                        [B, H, L, dh]
+            member.barrier()
             kernels[layer].forward(
                 out: ws.attention[slot], query: ws.query[slot], key: ws.key[slot], value: ws.value[slot],
-                saving: ws.saved[slot], parallelism: ws.isWorker ? .serial : nil, rows: batch, keyLengths: keyLengths)
+                saving: ws.saved[slot], parallelism: nil, rows: batch, keyLengths: keyLengths, member: member)
+            member.barrier()
             if throughAttention && layer == c.layers - 1 { return }
             // x_mid = x + merge(a)·Wo + bo                                  [N, D]
-            HeadLayout.merge(
-                out: ws.projection.data, input: ws.attention[slot].data, batch: batch, length: ws.length,
-                heads: c.heads, headDim: c.headDim, inverseRotary: nil, parallelism: elementwise)
             if selectedRows && layer == c.layers - 1 {
-                // Only the selected rows go on: x_mid, the FFN and x_out of R rows, compacted.
-                r = ws.selectedRows.count
-                PerformerLM.gatherRows(ws.projection.data, rows: ws.selectedRows, width: d)
-                for (t, row) in ws.selectedRows.enumerated() { (xMid + t * d).update(from: x + row * d, count: d) }
-            } else if xMid != x {
-                elementwise.copy(from: x, to: xMid, count: n * d)
+                // Only the selected rows go on: x_mid, the FFN and x_out of R rows, compacted
+                // (row t of each is row selectedRows[t]).
+                own = member.share(ws.selectedRows.count)
+                HeadLayout.merge(out: ws.projection.data, input: ws.attention[slot].data, rows: own, length: ws.length,
+                                 heads: c.heads, headDim: c.headDim, inverseRotary: nil, sourceRows: ws.selectedRows)
+                for t in own { (xMid + t * d).update(from: x + ws.selectedRows[t] * d, count: d) }
+            } else {
+                HeadLayout.merge(out: ws.projection.data, input: ws.attention[slot].data, rows: mine, length: ws.length,
+                                 heads: c.heads, headDim: c.headDim, inverseRotary: nil)
+                if xMid != x { (xMid + lo * d).update(from: x + lo * d, count: count * d) }
             }
-            Linear.forward(out: xMid, input: ws.projection.data, weight: value(o.wo), bias: value(o.bo),
-                           rows: r, inputs: d, outputs: d, accumulate: true, parallelism: elementwise)
+            let r0 = own.lowerBound, r = own.count
+            Linear.forward(out: xMid + r0 * d, input: ws.projection.data + r0 * d, weight: value(o.wo), bias: value(o.bo),
+                           rows: r, inputs: d, outputs: d, accumulate: true)
 
             // h = LN_ffn(x_mid); u = h·W1 + b1                              [N, F]
             LayerNorm.forward(
-                out: ws.normalized.data, mean: ws.normMean.data + statsFFN, rstd: ws.normRstd.data + statsFFN,
-                input: xMid, weight: value(o.ffnNormWeight), bias: value(o.ffnNormBias),
-                rows: r, dim: d, epsilon: eps, parallelism: elementwise)
-            let u = ws.ffnInput.data + slot * n * f
-            Linear.forward(out: u, input: ws.normalized.data, weight: value(o.w1), bias: value(o.b1),
-                           rows: r, inputs: d, outputs: f, parallelism: elementwise)
+                out: ws.normalized.data + r0 * d, mean: ws.normMean.data + statsFFN + r0,
+                rstd: ws.normRstd.data + statsFFN + r0, input: xMid + r0 * d, weight: value(o.ffnNormWeight),
+                bias: value(o.ffnNormBias), rows: r, dim: d, epsilon: eps)
+            let u = ws.ffnInput.data + slot * n * f + r0 * f
+            Linear.forward(out: u, input: ws.normalized.data + r0 * d, weight: value(o.w1), bias: value(o.b1),
+                           rows: r, inputs: d, outputs: f)
             // x_out = x_mid + GELU(u)·W2 + b2                               [N, D]
-            GELU.forward(out: ws.hidden.data, input: u, count: r * f, parallelism: elementwise)
-            if xOut != xMid { elementwise.copy(from: xMid, to: xOut, count: r * d) }
-            Linear.forward(out: xOut, input: ws.hidden.data, weight: value(o.w2), bias: value(o.b2),
-                           rows: r, inputs: f, outputs: d, accumulate: true, parallelism: elementwise)
+            GELU.forward(out: ws.hidden.data + r0 * f, input: u, count: r * f)
+            if xOut != xMid { (xOut + r0 * d).update(from: xMid + r0 * d, count: r * d) }
+            Linear.forward(out: xOut + r0 * d, input: ws.hidden.data + r0 * f, weight: value(o.w2), bias: value(o.b2),
+                           rows: r, inputs: f, outputs: d, accumulate: true)
         }
         // x_f = LN_final(x_n) (left in `normalized` for the backward)       [N, D]
         let last = 2 * c.layers
+        let r0 = own.lowerBound, r = own.count
         LayerNorm.forward(
-            out: ws.normalized.data, mean: ws.normMean.data + last * n, rstd: ws.normRstd.data + last * n,
-            input: ws.residual.data + (forwardOnly ? 0 : last) * n * d, weight: value(offsets.finalNormWeight),
-            bias: value(offsets.finalNormBias),
-            rows: r, dim: d, epsilon: eps, parallelism: elementwise)
+            out: ws.normalized.data + r0 * d, mean: ws.normMean.data + last * n + r0,
+            rstd: ws.normRstd.data + last * n + r0,
+            input: ws.residual.data + (forwardOnly ? 0 : last) * n * d + r0 * d, weight: value(offsets.finalNormWeight),
+            bias: value(offsets.finalNormBias), rows: r, dim: d, epsilon: eps)
         // logits = x_f·Eᵀ + b_lm (tied head)                                [N, V]
         let bias = value(offsets.lmHeadBias)
-        for row in 0..<r { (ws.logits.data + row * v).update(from: bias, count: v) }
-        elementwise.sgemm(transB: true, m: r, n: v, k: d, a: ws.normalized.data, lda: d, b: value(offsets.embedding),
-                          ldb: d, beta: 1, c: ws.logits.data, ldc: v)
+        for row in own { (ws.logits.data + row * v).update(from: bias, count: v) }
+        BLAS.sgemm(transB: true, m: r, n: v, k: d, a: ws.normalized.data + r0 * d, lda: d, b: value(offsets.embedding),
+                   ldb: d, beta: 1, c: ws.logits.data + r0 * v, ldc: v)
     }
 
     /// `forward` on an array of tokens.
@@ -213,14 +233,14 @@ extension PerformerLM {
         }
     }
 
-    /// dest = split(h·W + b), rotated when `rotate`: one of q, k, v of the current block, over
-    /// the first `batch` rows.
-    private func project(_ ws: Workspace, batch: Int, weight: Int, bias: Int, into dest: Tensor, rotate: Bool) {
+    /// dest = split(h·W + b), rotated when `rotate`: one of q, k, v of the current block, for the
+    /// token-major rows in `rows`.
+    private func project(_ ws: Workspace, rows: Range<Int>, weight: Int, bias: Int, into dest: Tensor, rotate: Bool) {
         let c = configuration
-        let elementwise = elementwise(for: ws)
-        Linear.forward(out: ws.projection.data, input: ws.normalized.data, weight: value(weight), bias: value(bias),
-                       rows: batch * ws.length, inputs: c.dim, outputs: c.dim, parallelism: elementwise)
-        HeadLayout.split(out: dest.data, input: ws.projection.data, batch: batch, length: ws.length,
-                         heads: c.heads, headDim: c.headDim, rotary: rotate ? ws.rotary : nil, parallelism: elementwise)
+        let lo = rows.lowerBound
+        Linear.forward(out: ws.projection.data + lo * c.dim, input: ws.normalized.data + lo * c.dim,
+                       weight: value(weight), bias: value(bias), rows: rows.count, inputs: c.dim, outputs: c.dim)
+        HeadLayout.split(out: dest.data, input: ws.projection.data, rows: rows, length: ws.length,
+                         heads: c.heads, headDim: c.headDim, rotary: rotate ? ws.rotary : nil)
     }
 }

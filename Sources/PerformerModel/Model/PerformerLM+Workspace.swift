@@ -95,8 +95,20 @@ extension PerformerLM {
         /// Where `backward` accumulates: the model's `parameters.gradients` when nil, else this
         /// private buffer (same layout), so that concurrent workers never write the same memory.
         let privateGradients: Tensor?
+        /// Threads that run each pass together (`Team`): 1 on a worker workspace, else one per
+        /// elementwise worker of the model.
+        let teamSize: Int
+        /// The gradient buffers of team members 1…teamSize − 1 (member 0 accumulates where
+        /// `privateGradients` says): each member sums its own rows' share of every weight
+        /// gradient, and the backward adds these into member 0's at its end.
+        let teamGradients: [Tensor]
+        /// Passes over fewer rows run on one member (`Team.minimumRows`; tests lower it).
+        var teamMinimumRows = Team.minimumRows
 
-        init(model: PerformerLM, batch: Int, length: Int, worker: Bool = false, privateGradients: Bool = false) {
+        init(
+            model: PerformerLM, batch: Int, length: Int, worker: Bool = false, privateGradients: Bool = false,
+            teamSize: Int? = nil
+        ) {
             requireAlways(batch >= 1 && length >= 1, "a workspace needs batch ≥ 1 and length ≥ 1")
             let c = model.configuration
             self.configuration = c
@@ -104,6 +116,8 @@ extension PerformerLM {
             self.length = length
             self.isWorker = worker
             self.privateGradients = privateGradients ? Tensor(shape: [model.parameters.count]) : nil
+            self.teamSize = worker ? 1 : teamSize ?? model.teamSize
+            teamGradients = (1..<max(1, self.teamSize)).map { _ in Tensor(shape: [model.parameters.count]) }
             let n = batch * length, d = c.dim, f = c.ffnDim, v = c.vocabSize, layers = c.layers
             let headShape = [batch, c.heads, length, c.headDim]
             logits = Tensor(shape: [batch, length, v])
@@ -115,8 +129,10 @@ extension PerformerLM {
             value = (0..<layers).map { _ in Tensor(shape: headShape) }
             attention = (0..<layers).map { _ in Tensor(shape: headShape) }
             ffnInput = Tensor(shape: [layers, n, f])
+            // Scratch for every member of an explicitly sized team (the default sizes agree).
+            let scratchPolicy: SliceParallelism? = worker ? .serial : teamSize.map { .workers($0) }
             saved = model.kernels.map {
-                $0.makeSaved(batch: batch, heads: c.heads, length: length, parallelism: worker ? .serial : nil)
+                $0.makeSaved(batch: batch, heads: c.heads, length: length, parallelism: scratchPolicy)
             }
             rotary = RotaryEmbedding(length: length, headDim: c.headDim, base: c.rotaryBase)
             normalized = Tensor(shape: [n, d])
@@ -148,6 +164,7 @@ extension PerformerLM {
                                      rotary.cosines, rotary.sines]
             tensors += query + key + value + attention
             if let privateGradients { tensors.append(privateGradients) }
+            tensors += teamGradients
             return 4 * tensors.reduce(0) { $0 + $1.count }
                 + saved.reduce(0) { $0 + $1.savedByteCount + $1.scratchByteCount }
         }
@@ -156,6 +173,14 @@ extension PerformerLM {
     /// A workspace for batches of `batch` windows of `length` tokens (any length ≥ 1).
     public func makeWorkspace(batch: Int, length: Int) -> Workspace {
         Workspace(model: self, batch: batch, length: length)
+    }
+
+    /// A plain workspace whose passes run on a team of `teamSize` members from `minimumRows` rows
+    /// up (for tests of the team against one member).
+    func makeWorkspace(batch: Int, length: Int, teamSize: Int, minimumRows: Int) -> Workspace {
+        let workspace = Workspace(model: self, batch: batch, length: length, teamSize: teamSize)
+        workspace.teamMinimumRows = minimumRows
+        return workspace
     }
 
     /// A worker workspace (`Workspace.isWorker`): its passes run on the calling thread alone, with
@@ -189,6 +214,8 @@ extension PerformerLM {
         }
         let workers = SliceParallelism.automatic(slices: slices).workerCount(slices: slices)
         floats += layers * (saved + workers * scratch)
+        let parameters = ParameterStore.layout(c).reduce(0) { $0 + $1.shape.reduce(1, *) }
+        floats += (PerformerLM.defaultTeamSize - 1) * parameters
         return 4 * floats
     }
 
