@@ -69,7 +69,7 @@ public final class SequenceScorer {
     public let rowsPerPass: Int?
     /// The training window in tokens: longer inputs are flagged, not cut.
     public let windowLimit: Int
-    /// Workers for one-pass methods (1: passes run one after another, OpenBLAS threads each product).
+    /// Workers for one-pass methods (1: passes run one after another, each shared among the cores).
     public let workers: Int
     let cache: WorkspaceCache
     /// One cache of worker workspaces per worker when `workers` > 1, else empty.

@@ -17,11 +17,8 @@ public enum HeadLayout {
         batch: Int, length: Int, heads: Int, headDim: Int, rotary: RotaryEmbedding?,
         parallelism: SliceParallelism = .serial
     ) {
-        let n = batch * length
-        let parts = parallelism.workerCount(slices: n)
-        parallelism.run(slices: parts) { part, _ in
-            split(out: out, input: input, rows: (n * part / parts) ..< (n * (part + 1) / parts),
-                  length: length, heads: heads, headDim: headDim, rotary: rotary)
+        shares(rows: batch * length, parallelism) { rows in
+            split(out: out, input: input, rows: rows, length: length, heads: heads, headDim: headDim, rotary: rotary)
         }
     }
 
@@ -53,11 +50,9 @@ public enum HeadLayout {
         batch: Int, length: Int, heads: Int, headDim: Int, inverseRotary: RotaryEmbedding?,
         parallelism: SliceParallelism = .serial
     ) {
-        let n = batch * length
-        let parts = parallelism.workerCount(slices: n)
-        parallelism.run(slices: parts) { part, _ in
-            merge(out: out, input: input, rows: (n * part / parts) ..< (n * (part + 1) / parts),
-                  length: length, heads: heads, headDim: headDim, inverseRotary: inverseRotary)
+        shares(rows: batch * length, parallelism) { rows in
+            merge(out: out, input: input, rows: rows, length: length, heads: heads, headDim: headDim,
+                  inverseRotary: inverseRotary)
         }
     }
 
@@ -82,6 +77,12 @@ public enum HeadLayout {
                 }
             }
         }
+    }
+
+    /// body(rows) for contiguous shares of 0..<n, one per worker of `parallelism`.
+    private static func shares(rows n: Int, _ parallelism: SliceParallelism, _ body: (Range<Int>) -> Void) {
+        let parts = parallelism.workerCount(slices: n)
+        parallelism.run(slices: parts) { part, _ in body((n * part / parts) ..< (n * (part + 1) / parts)) }
     }
 
     /// Zeroes the positions of the token-major rows in `rows` in every head of a head-major

@@ -4,10 +4,9 @@ import ProteinIO
 /// per worker, and the workers run their forward (and backward) passes at the same time, one per
 /// core, each on its own worker workspace with single-threaded OpenBLAS.
 ///
-/// Why: on a plain workspace every GEMM and every elementwise pass is spread over the cores by
-/// itself, so a training step is hundreds of small fork–join regions, and OpenBLAS's idle threads
-/// spin between them. Whole passes per core need no synchronisation until the end of the step
-/// (measured in BENCHMARKS.md, "Training": `bench train --workers`).
+/// Why: a pass on a plain workspace shares one window's rows among a team of threads that must
+/// meet around every attention layer (`Team`); whole windows per core need no synchronisation
+/// until the end of the step (measured in BENCHMARKS.md, "Training": `bench train --workers`).
 ///
 /// What it computes is the same loss and gradient as one pass over the whole batch: worker w
 /// takes windows [start_w, start_{w+1}) and accumulates the gradient of Σ w·CE / normaliser,

@@ -202,15 +202,9 @@ extension PerformerLM {
         }
     }
 
-    /// Moves rows `rows[t]` of a [N, width] buffer to rows t (rows ascending, in place).
-    static func gatherRows(_ buffer: UnsafeMutablePointer<Float>, rows: [Int], width: Int) {
-        for (t, row) in rows.enumerated() where row != t {
-            (buffer + t * width).update(from: buffer + row * width, count: width)  // row > t: no overlap
-        }
-    }
-
-    /// The inverse of `gatherRows` on a [N, width] buffer: row t goes to row rows[t], and every
-    /// row not in `rows` becomes 0 (in place, from the last row down).
+    /// The inverse of a gather of `rows` (row rows[t] moved to row t, rows ascending) on a
+    /// [N, width] buffer: row t goes to row rows[t], and every row not in `rows` becomes 0 (in
+    /// place, from the last row down).
     static func scatterRows(_ buffer: UnsafeMutablePointer<Float>, rows: [Int], count n: Int, width: Int) {
         var done = n  // rows ≥ done are final
         for t in stride(from: rows.count - 1, through: 0, by: -1) {

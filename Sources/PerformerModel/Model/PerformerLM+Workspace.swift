@@ -20,12 +20,13 @@ extension PerformerLM {
     ///
     /// Memory, in floats (see `byteCount(configuration:batch:length:)`):
     ///
-    ///     N·[n·(6D + F + 4) + 10D + F + 2V + 2] + L·dh + n·(attention saved + scratch)
+    ///     N·[n·(6D + F + 4) + 10D + F + 2V + 2] + L·dh + n·(attention saved + scratch) + (T − 1)·P
     ///
-    /// with FAVOR attention saved = B·H·L·(2m + 1) (+ B·H·L for favor-softmax's key log-scale).
+    /// with T the team size (`teamGradients`: one parameter vector of P floats per member after
+    /// the first) and FAVOR attention saved = B·H·L·(2m + 1) (+ B·H·L for favor-softmax's key log-scale).
     /// For the `small` preset (D 256, F 1024, 4 layers, 4 heads, m 128), favor-relu, batch 1,
-    /// L 8192: 694 MB bidirectional, 660 MB causal (456 MB activations, 236 MB attention saved
-    /// values and scratch; see docs/model.md).
+    /// L 8192: 642 MB bidirectional, 640 MB causal (456 MB activations, 172 MB attention saved
+    /// values and scratch bidirectional, 13 MB team gradients; see docs/model.md).
     public final class Workspace {
         public let configuration: PerformerConfiguration
         public let batch: Int

@@ -37,8 +37,9 @@ public final class PerformerLM {
     public private(set) var kernels: [AttentionKernel]
     /// Offsets of every named parameter in the flat buffers, resolved once.
     let offsets: Offsets
-    /// How the elementwise passes (GELU, LayerNorm forward and rebuild, head permutations) are
-    /// spread over the cores; results do not depend on it (a `var` so benchmarks can compare).
+    /// How many threads run each pass on a plain workspace made after it is set (`teamSize`: its
+    /// worker count, at most 2); results depend on it only through the summation order of the
+    /// weight gradients (a `var` so benchmarks can compare).
     var elementwise = SliceParallelism.automatic(slices: 2)
     /// Whether `loss` and `lossAndGradients` compute the logits of the weighted rows only
     /// (`forward(tokens:workspace:selectedRows:)`); the result is the same up to rounding (tests
@@ -179,11 +180,6 @@ extension PerformerLM {
     /// The team size of this model's plain workspaces.
     var teamSize: Int { elementwise.workerCount(slices: 2) }
 
-    /// The elementwise policy of a pass on `workspace`: serial on a worker workspace.
-    @inline(__always)
-    func elementwise(for workspace: Workspace) -> SliceParallelism {
-        workspace.isWorker ? .serial : elementwise
-    }
 }
 
 /// Traps with `message` unless `condition` holds, in every build. The model's API-boundary checks

@@ -42,8 +42,8 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
     /// Proteins longer than this are cropped to a random segment (nil: no crop).
     public var maxProteinLength: Int?
     /// Batch workers (`BatchWorkers`): each step's windows are split over this many workers, one
-    /// per core, each with single-threaded OpenBLAS; 1 = one pass over the whole batch with
-    /// OpenBLAS threading each product; nil = `BatchWorkers.automaticWorkers` (one per OpenBLAS
+    /// per core, each with single-threaded OpenBLAS; 1 = one pass over the whole batch, its rows
+    /// shared among a team of threads (`Team`); nil = `BatchWorkers.automaticWorkers` (one per OpenBLAS
     /// thread, at most one per window). It changes only the rounding, not the run, so it is a
     /// setting of this session and not stored in checkpoints.
     public var workers: Int? = nil

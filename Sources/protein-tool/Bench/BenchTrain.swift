@@ -59,7 +59,7 @@ struct BenchTrain: ParsableCommand {
     var forwardOnly = false
 
     @Option(help: ArgumentHelp(
-        "Batch workers: windows split over this many workers, one per core, each with single-threaded OpenBLAS (1 = one pass over the whole batch, OpenBLAS threads each product). Default: as train, min(batch, OpenBLAS threads).",
+        "Batch workers: windows split over this many workers, one per core, each with single-threaded OpenBLAS (1 = one pass over the whole batch, its rows shared among the cores). Default: as train, min(batch, OpenBLAS threads).",
         valueName: "n"))
     var workers: Int?
 

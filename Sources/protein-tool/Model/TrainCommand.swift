@@ -36,7 +36,8 @@ struct TrainCommand: ParsableCommand {
             thread, i.e. per core unless OPENBLAS_NUM_THREADS says otherwise), which run their forward and
             backward passes at the same time with single-threaded OpenBLAS; their gradients are added before
             the update. This is the same step as one pass over the whole batch up to rounding. With --batch 1
-            the one window's products are threaded by OpenBLAS instead.
+            (or --workers 1) the one pass instead shares its rows among one thread per core, which meet
+            around every attention layer.
 
             --distributed (data-parallel over MPI; needs a build with PROTEIN_PERFORMER_MPI=1, see
             docs/distributed.md): run as `mpirun -np N protein-tool train … --distributed`. Rank r streams the
@@ -84,7 +85,7 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .customLong("split-seed"), help: "Seed of the train/validation split.") var splitSeed: UInt64 = 0
     @Option(name: .customLong("max-protein-length"), help: "Crop longer proteins to a random segment of this many residues.") var maxProteinLength: Int?
     @Option(help: ArgumentHelp(
-        "Split each step's windows over n workers, one per core, each with single-threaded OpenBLAS (1: one pass over the whole batch, OpenBLAS threads each product). Default: min(--batch, OpenBLAS threads); OPENBLAS_NUM_THREADS=1 means 1.",
+        "Split each step's windows over n workers, one per core, each with single-threaded OpenBLAS (1: one pass over the whole batch, its rows shared among the cores). Default: min(--batch, OpenBLAS threads); OPENBLAS_NUM_THREADS=1 means 1.",
         valueName: "n")) var workers: Int?
 
     @Flag(help: "Continue the run saved in --out.")
