@@ -99,13 +99,18 @@ import ProteinIO
 
     /// The default team of a plain workspace (one member per elementwise worker) is what
     /// training at batch 1 uses: a window long enough to be split gives the same loss and
-    /// gradients as one member.
+    /// gradients as one member. Its members' gradient buffers exist only once a backward has
+    /// run (a forward-only workspace never holds them).
     @Test func defaultTeamOnALongWindowMatchesOneMember() {
-        let model = PerformerLM(configuration: PerformerLMTests.tinyConfiguration(.favorRelu, causal: false), seed: 35)
+        let configuration = PerformerLMTests.tinyConfiguration(.favorRelu, causal: false)
+        let model = PerformerLM(configuration: configuration, seed: 35)
         PerformerLMTests.randomize(model, seed: 36)
         let length = 2 * Team.minimumRows + 7
         let data = PerformerLMTests.batch(length, seed: 37)
         let plain = model.makeWorkspace(batch: 1, length: length)
+        let fresh = PerformerLM.workspaceByteCount(configuration: configuration, batch: 1, length: length)
+        model.forward(tokens: data.tokens, workspace: plain)
+        #expect(plain.byteCount == fresh)
         let single = model.makeWorkspace(batch: 1, length: length, teamSize: 1, minimumRows: 1)
         model.parameters.zeroGradients()
         let expected = model.lossAndGradients(tokens: data.tokens, targets: data.targets, weights: data.weights,
@@ -116,6 +121,7 @@ import ProteinIO
                                           workspace: plain)
         #expect(abs(loss.sum - expected.sum) <= 1e-6 * abs(expected.sum))
         #expect(BatchWorkersTests.normwiseError(model.parameters.gradients.array, expectedGradients) <= 1e-5)
+        #expect(plain.byteCount == fresh + 4 * (plain.teamSize - 1) * model.parameters.count)
     }
 }
 

@@ -67,14 +67,16 @@ extension PerformerLM {
     /// own; the members' buffers are added into member 0's at the end, in member order (so the
     /// result is fixed for a given team size).
     func backward(tokens: UnsafeBufferPointer<TokenID>, workspace ws: Workspace) {
-        Team(size: ws.teamSize, rows: ws.rows, minimum: ws.teamMinimumRows).run { member in
-            let gradients = member.index == 0 ? gradientBase(for: ws) : ws.teamGradients[member.index - 1].data
+        let team = Team(size: ws.teamSize, rows: ws.rows, minimum: ws.teamMinimumRows)
+        let teamGradients = team.count > 1 ? ws.teamGradientBuffers(parameters: parameters.count) : []
+        team.run { member in
+            let gradients = member.index == 0 ? gradientBase(for: ws) : teamGradients[member.index - 1].data
             if member.index > 0 { gradients.update(repeating: 0, count: parameters.count) }
             backward(member, tokens: tokens, workspace: ws, gradients: gradients)
             guard member.count > 1 else { return }
             member.barrier()
             let share = member.share(parameters.count)
-            for buffer in ws.teamGradients {
+            for buffer in teamGradients {
                 Elementwise.add(buffer.data + share.lowerBound, to: gradientBase(for: ws) + share.lowerBound,
                                 count: share.count)
             }

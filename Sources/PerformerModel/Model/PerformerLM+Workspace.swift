@@ -20,13 +20,14 @@ extension PerformerLM {
     ///
     /// Memory, in floats (see `byteCount(configuration:batch:length:)`):
     ///
-    ///     N·[n·(6D + F + 4) + 10D + F + 2V + 2] + L·dh + n·(attention saved + scratch) + (T − 1)·P
+    ///     N·[n·(6D + F + 4) + 10D + F + 2V + 2] + L·dh + n·(attention saved + scratch)
     ///
-    /// with T the team size (`teamGradients`: one parameter vector of P floats per member after
-    /// the first) and FAVOR attention saved = B·H·L·(2m + 1) (+ B·H·L for favor-softmax's key log-scale).
+    /// with FAVOR attention saved = B·H·L·(2m + 1) (+ B·H·L for favor-softmax's key log-scale).
     /// For the `small` preset (D 256, F 1024, 4 layers, 4 heads, m 128), favor-relu, batch 1,
-    /// L 8192: 642 MB bidirectional, 640 MB causal (456 MB activations, 172 MB attention saved
-    /// values and scratch bidirectional, 13 MB team gradients; see docs/model.md).
+    /// L 8192: 630 MB bidirectional, 627 MB causal (456 MB activations, 172 MB attention saved
+    /// values and scratch bidirectional; see docs/model.md). The first backward pass on a plain
+    /// workspace adds (T − 1)·P floats: the gradient buffers of the team's members after the
+    /// first (T members, P parameters; 13 MB for `small` on two cores).
     public final class Workspace {
         public let configuration: PerformerConfiguration
         public let batch: Int
@@ -101,8 +102,9 @@ extension PerformerLM {
         let teamSize: Int
         /// The gradient buffers of team members 1…teamSize − 1 (member 0 accumulates where
         /// `privateGradients` says): each member sums its own rows' share of every weight
-        /// gradient, and the backward adds these into member 0's at its end.
-        let teamGradients: [Tensor]
+        /// gradient, and the backward adds these into member 0's at its end. Allocated by the
+        /// first backward pass (`teamGradientBuffers`), so forward-only workspaces never hold them.
+        private(set) var teamGradients: [Tensor] = []
         /// Passes over fewer rows run on one member (`Team.minimumRows`; tests lower it).
         var teamMinimumRows = Team.minimumRows
 
@@ -118,7 +120,6 @@ extension PerformerLM {
             self.isWorker = worker
             self.privateGradients = privateGradients ? Tensor(shape: [model.parameters.count]) : nil
             self.teamSize = worker ? 1 : teamSize ?? model.teamSize
-            teamGradients = (1..<max(1, self.teamSize)).map { _ in Tensor(shape: [model.parameters.count]) }
             let n = batch * length, d = c.dim, f = c.ffnDim, v = c.vocabSize, layers = c.layers
             let headShape = [batch, c.heads, length, c.headDim]
             logits = Tensor(shape: [batch, length, v])
@@ -147,6 +148,14 @@ extension PerformerLM {
             dValue = Tensor(shape: headShape)
             dAttention = Tensor(shape: headShape)
             dLogits = Tensor(shape: [n, v])
+        }
+
+        /// `teamGradients`, allocated on the first call (`parameters` floats each).
+        func teamGradientBuffers(parameters: Int) -> [Tensor] {
+            if teamGradients.count != teamSize - 1 {
+                teamGradients = (1..<teamSize).map { _ in Tensor(shape: [parameters]) }
+            }
+            return teamGradients
         }
 
         /// What layer `layer`'s attention kernel saved in the last pass: for FAVOR kinds the query
@@ -215,8 +224,6 @@ extension PerformerLM {
         }
         let workers = SliceParallelism.automatic(slices: slices).workerCount(slices: slices)
         floats += layers * (saved + workers * scratch)
-        let parameters = ParameterStore.layout(c).reduce(0) { $0 + $1.shape.reduce(1, *) }
-        floats += (PerformerLM.defaultTeamSize - 1) * parameters
         return 4 * floats
     }
 

@@ -174,9 +174,6 @@ extension PerformerLM {
         workspace.privateGradients?.data ?? parameters.gradients.data
     }
 
-    /// Members of the team that runs each pass on a plain workspace: one per elementwise worker.
-    static var defaultTeamSize: Int { SliceParallelism.automatic(slices: 2).workerCount(slices: 2) }
-
     /// The team size of this model's plain workspaces.
     var teamSize: Int { elementwise.workerCount(slices: 2) }
 
