@@ -83,8 +83,6 @@ public struct AttentionKernel {
         parallelism ?? .automatic(slices: slices)
     }
 
-    /// The policy of one pass: `override` when given, else the kernel's own; checks that `saved`
-    /// holds scratch for every worker it uses.
     /// How a pass visits its slices: body(slice, worker) for every slice under the pass's policy,
     /// or, for a team member, for slices index, index + count, … on the calling thread with worker
     /// = the member's index.
@@ -106,6 +104,8 @@ public struct AttentionKernel {
         }
     }
 
+    /// The policy of one pass: `override` when given, else the kernel's own; checks that `saved`
+    /// holds scratch for every worker it uses.
     func passParallelism(slices: Int, override: SliceParallelism?, saved: Saved) -> SliceParallelism {
         let policy = override ?? resolvedParallelism(slices: slices)
         requireAlways(policy.workerCount(slices: slices) <= saved.scratch.count,

@@ -97,8 +97,8 @@ extension PerformerLM {
         /// Where `backward` accumulates: the model's `parameters.gradients` when nil, else this
         /// private buffer (same layout), so that concurrent workers never write the same memory.
         let privateGradients: Tensor?
-        /// Threads that run each pass together (`Team`): 1 on a worker workspace, else one per
-        /// elementwise worker of the model.
+        /// Threads that run each pass together (`Team`): 1 on a worker workspace, else the
+        /// model's `teamSize`.
         let teamSize: Int
         /// The gradient buffers of team members 1…teamSize − 1 (member 0 accumulates where
         /// `privateGradients` says): each member sums its own rows' share of every weight

@@ -37,10 +37,10 @@ public final class PerformerLM {
     public private(set) var kernels: [AttentionKernel]
     /// Offsets of every named parameter in the flat buffers, resolved once.
     let offsets: Offsets
-    /// How many threads run each pass on a plain workspace made after it is set (`teamSize`: its
-    /// worker count, at most 2); results depend on it only through the summation order of the
-    /// weight gradients (a `var` so benchmarks can compare).
-    var elementwise = SliceParallelism.automatic(slices: 2)
+    /// Members of the team that runs each pass on a plain workspace made after it is set (`Team`):
+    /// two on two or more cores, else one; results depend on it only through the summation order
+    /// of the weight gradients.
+    var teamSize = SliceParallelism.automatic(slices: 2).workerCount(slices: 2)
     /// Whether `loss` and `lossAndGradients` compute the logits of the weighted rows only
     /// (`forward(tokens:workspace:selectedRows:)`); the result is the same up to rounding (tests
     /// and benchmarks compare both ways).
@@ -173,9 +173,6 @@ extension PerformerLM {
     func gradientBase(for workspace: Workspace) -> UnsafeMutablePointer<Float> {
         workspace.privateGradients?.data ?? parameters.gradients.data
     }
-
-    /// The team size of this model's plain workspaces.
-    var teamSize: Int { elementwise.workerCount(slices: 2) }
 
 }
 

@@ -111,11 +111,6 @@ extension SliceParallelism {
         }
     }
 
-    /// y[0..<count] = x[0..<count], split like any elementwise pass (`chunks`).
-    func copy(from x: UnsafePointer<Float>, to y: UnsafeMutablePointer<Float>, count: Int) {
-        chunks(count: count) { start, n in (y + start).update(from: x + start, count: n) }
-    }
-
     /// Products with fewer multiply-adds than this run as one `BLAS.sgemm` (OpenBLAS keeps them
     /// on one thread anyway).
     static let splitGEMMMinimum = 1 << 20

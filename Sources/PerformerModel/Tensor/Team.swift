@@ -56,7 +56,7 @@ final class Team: @unchecked Sendable {
 
     /// The team for a pass over `rows` rows on a workspace whose passes run on `size` members
     /// from `minimum` rows up.
-    convenience init(size: Int, rows: Int, minimum: Int = Team.minimumRows) {
+    convenience init(size: Int, rows: Int, minimum: Int) {
         self.init(count: rows >= minimum ? size : 1)
     }
 
