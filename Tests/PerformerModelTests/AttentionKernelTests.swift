@@ -329,5 +329,14 @@ import ProteinIO
         #expect(saved(.favorRelu) == 4 * (2 * b * h * l * m + b * h * l))
         #expect(saved(.exact) == 4 * b * h * l)
         #expect(saved(.identity) == 0)
+        // Causal FAVOR also keeps its chunk products: n² per chunk of n rows, at most L·C.
+        let chunk = 24
+        let products = 4 * 24 * 24 + 4 * 4  // 100 rows: four chunks of 24, then one of 4
+        #expect(CausalLinearAttention.chunkProductCount(length: l, chunk: chunk) == products)
+        let causalRelu = AttentionKernel(kind: .favorRelu, headDim: d, causal: true, features: m, chunk: chunk)
+        #expect(causalRelu.makeSaved(batch: b, heads: h, length: l).savedByteCount
+                == 4 * (2 * b * h * l * m + b * h * l + b * h * products))
+        let causalExact = AttentionKernel(kind: .exact, headDim: d, causal: true)
+        #expect(causalExact.makeSaved(batch: b, heads: h, length: l).savedByteCount == 4 * b * h * l)
     }
 }

@@ -190,6 +190,57 @@ import ProteinIO
         }
     }
 
+    /// The chunk products the forward keeps: chunk k's n×n block at offset k·C², equal to
+    /// A_ij = e^{s_j − M_i} q′_i·k̃′_j for j ≤ i (Double reference) and exactly 0 above the diagonal,
+    /// filling the `chunkProductCount` buffer (uneven last chunks included); and a backward that
+    /// reads them gives the gradients of one that computes them again.
+    @Test(arguments: [CausalCase.LogScales.none, .uniform(20), .ascending(0.7)], [3, 7, 40])
+    func keptChunkProductsMatchAndServeTheBackward(scales: CausalCase.LogScales, chunk: Int) {
+        let c = CausalCase(length: 40, features: 6, headDim: 4, scales: scales, seed: 33)
+        let (l, m) = (c.length, c.features)
+        let kept = c.forward(chunk: chunk, keepingProducts: true)
+        let products = try! #require(kept.products)
+        #expect(products.count == CausalLinearAttention.chunkProductCount(length: l, chunk: chunk))
+        #expect(!products.contains { $0.isNaN }, "a kept product was never written")
+        let q = c.qDouble, k = c.kDouble, s = c.sDouble
+        var runningMax = -Double.infinity
+        var rowMax = [Double](repeating: 0, count: l)
+        for i in 0..<l {
+            runningMax = max(runningMax, s?[i] ?? 0)
+            rowMax[i] = runningMax
+        }
+        var start = 0, offset = 0
+        while start < l {
+            let n = min(chunk, l - start)
+            for i in 0..<n {
+                for j in 0..<n {
+                    let got = products[offset + i * n + j]
+                    if j > i {
+                        #expect(got == 0, "chunk at \(start): (\(i), \(j)) above the diagonal")
+                        continue
+                    }
+                    var dot = 0.0
+                    for r in 0..<m { dot += q[(start + i) * m + r] * k[(start + j) * m + r] }
+                    let weight = Foundation.exp((s?[start + j] ?? 0) - rowMax[start + i])
+                    #expect(abs(Double(got) - weight * dot) <= 1e-5 * max(1, weight * dot), "chunk at \(start): (\(i), \(j))")
+                }
+            }
+            start += n
+            offset += chunk * chunk
+        }
+
+        var rng = SeededGenerator(seed: 34)
+        let dOut = (0..<(l * c.headDim)).map { _ in Float(rng.nextGaussian()) }
+        let zeroQ = [Float](repeating: 0, count: l * m), zeroV = [Float](repeating: 0, count: l * c.headDim)
+        let recomputed = c.backward(dOut: dOut, out: kept.out, normalizer: kept.normalizer, chunk: chunk,
+                                    dq: zeroQ, dk: zeroQ, dv: zeroV)
+        let reading = c.backward(dOut: dOut, out: kept.out, normalizer: kept.normalizer, chunk: chunk,
+                                 dq: zeroQ, dk: zeroQ, dv: zeroV, chunkProducts: products)
+        for (x, y) in [(reading.dq, recomputed.dq), (reading.dk, recomputed.dk), (reading.dv, recomputed.dv)] {
+            #expect(normwiseError(x, y) <= 1e-6)
+        }
+    }
+
     // MARK: Causality
 
     /// Replacing every input row after i (new Q′, K̃′, V; log-scales raised by 50 so the running

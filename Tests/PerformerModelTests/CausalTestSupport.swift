@@ -76,6 +76,15 @@ struct CausalCase: CustomStringConvertible, Sendable {
 
     /// The chunked Float forward.
     func forward(chunk: Int, scratch: Bool = false) -> (out: [Float], normalizer: [Float]) {
+        let run = forward(chunk: chunk, scratch: scratch, keepingProducts: false)
+        return (run.out, run.normalizer)
+    }
+
+    /// The chunked Float forward, with the chunk products it keeps for the backward (a buffer of
+    /// `chunkProductCount` floats that starts as NaN) when `keepingProducts`.
+    func forward(chunk: Int, scratch: Bool = false, keepingProducts: Bool) -> (out: [Float], normalizer: [Float], products: [Float]?) {
+        var products = [Float](repeating: .nan, count: keepingProducts
+            ? CausalLinearAttention.chunkProductCount(length: length, chunk: chunk) : 0)
         var out = [Float](repeating: .nan, count: length * headDim)
         var normalizer = [Float](repeating: .nan, count: length)
         var work = [Float](repeating: .nan, count: scratch
@@ -90,12 +99,15 @@ struct CausalCase: CustomStringConvertible, Sendable {
                         out.withUnsafeMutableBufferPointer { o in
                             normalizer.withUnsafeMutableBufferPointer { z in
                                 work.withUnsafeMutableBufferPointer { w in
-                                    CausalLinearAttention.forward(
-                                        out: o.baseAddress!, normalizer: z.baseAddress!,
-                                        queryFeatures: q.baseAddress!, keyFeatures: k.baseAddress!,
-                                        keyLogScale: s, values: v.baseAddress!,
-                                        length: length, features: features, headDim: headDim,
-                                        chunk: chunk, scratch: scratch ? w.baseAddress : nil)
+                                    products.withUnsafeMutableBufferPointer { a in
+                                        CausalLinearAttention.forward(
+                                            out: o.baseAddress!, normalizer: z.baseAddress!,
+                                            queryFeatures: q.baseAddress!, keyFeatures: k.baseAddress!,
+                                            keyLogScale: s, values: v.baseAddress!,
+                                            length: length, features: features, headDim: headDim,
+                                            chunk: chunk, scratch: scratch ? w.baseAddress : nil,
+                                            chunkProducts: keepingProducts ? a.baseAddress : nil)
+                                    }
                                 }
                             }
                         }
@@ -103,14 +115,15 @@ struct CausalCase: CustomStringConvertible, Sendable {
                 }
             }
         }
-        return (out, normalizer)
+        return (out, normalizer, keepingProducts ? products : nil)
     }
 
     /// The chunked Float backward, accumulating into copies of the given gradients
     /// (`chunksPerGroup`: how many chunks the second pass hands over at a time; default its own).
     func backward(
         dOut: [Float], out: [Float], normalizer: [Float], chunk: Int,
-        dq initialQ: [Float], dk initialK: [Float], dv initialV: [Float], chunksPerGroup: Int? = nil
+        dq initialQ: [Float], dk initialK: [Float], dv initialV: [Float], chunksPerGroup: Int? = nil,
+        chunkProducts: [Float]? = nil
     ) -> (dq: [Float], dk: [Float], dv: [Float]) {
         var dq = initialQ, dk = initialK, dv = initialV
         let logScale = s
@@ -124,6 +137,7 @@ struct CausalCase: CustomStringConvertible, Sendable {
                                     dq.withUnsafeMutableBufferPointer { dq in
                                         dk.withUnsafeMutableBufferPointer { dk in
                                             dv.withUnsafeMutableBufferPointer { dv in
+                                              withOptionalPointer(chunkProducts) { products in
                                                 CausalLinearAttention.backward(
                                                     dQueryFeatures: dq.baseAddress!, dKeyFeatures: dk.baseAddress!,
                                                     dValues: dv.baseAddress!, dOut: g.baseAddress!,
@@ -131,7 +145,9 @@ struct CausalCase: CustomStringConvertible, Sendable {
                                                     queryFeatures: q.baseAddress!, keyFeatures: k.baseAddress!,
                                                     keyLogScale: s, values: v.baseAddress!,
                                                     length: length, features: features, headDim: headDim,
-                                                    chunk: chunk, chunksPerGroup: chunksPerGroup)
+                                                    chunk: chunk, chunksPerGroup: chunksPerGroup,
+                                                    chunkProducts: products)
+                                              }
                                             }
                                         }
                                     }

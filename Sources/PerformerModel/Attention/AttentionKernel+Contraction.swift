@@ -18,6 +18,12 @@ extension AttentionKernel {
         causal ? length * features : 0
     }
 
+    /// Floats per slice of `Saved.chunkProducts`: the causal FAVOR contraction's chunk products,
+    /// none for the other kernels.
+    static func chunkProductCount(kind: AttentionKind, causal: Bool, length: Int, chunk: Int) -> Int {
+        kind.usesRandomFeatures && causal ? CausalLinearAttention.chunkProductCount(length: length, chunk: chunk) : 0
+    }
+
     /// Scratch floats one worker's contraction needs.
     static func contractionWorkspaceCount(causal: Bool, length: Int, features: Int, headDim: Int, chunk: Int) -> Int {
         if causal {
@@ -33,13 +39,15 @@ extension AttentionKernel {
         out: UnsafeMutablePointer<Float>, normalizer: UnsafeMutablePointer<Float>,
         queryFeatures: UnsafePointer<Float>, keyFeatures: UnsafePointer<Float>,
         keyLogScale: UnsafePointer<Float>?, values: UnsafePointer<Float>,
-        length: Int, workspace: UnsafeMutablePointer<Float>, keys: Int? = nil
+        length: Int, workspace: UnsafeMutablePointer<Float>, keys: Int? = nil,
+        chunkProducts: UnsafeMutablePointer<Float>? = nil
     ) {
         if causal {
             requireAlways(keys == nil, "key lengths apply to the bidirectional contraction")
             causalContractionForward(
                 out: out, normalizer: normalizer, queryFeatures: queryFeatures, keyFeatures: keyFeatures,
-                keyLogScale: keyLogScale, values: values, length: length, workspace: workspace)
+                keyLogScale: keyLogScale, values: values, length: length, workspace: workspace,
+                chunkProducts: chunkProducts)
         } else {
             BidirectionalLinearAttention.forward(
                 out: out, normalizer: normalizer, queryFeatures: queryFeatures, keyFeatures: keyFeatures,
@@ -56,12 +64,12 @@ extension AttentionKernel {
         out: UnsafeMutablePointer<Float>, normalizer: UnsafeMutablePointer<Float>,
         queryFeatures: UnsafePointer<Float>, keyFeatures: UnsafePointer<Float>,
         keyLogScale: UnsafePointer<Float>?, values: UnsafePointer<Float>,
-        length: Int, workspace: UnsafeMutablePointer<Float>
+        length: Int, workspace: UnsafeMutablePointer<Float>, chunkProducts: UnsafeMutablePointer<Float>?
     ) {
         CausalLinearAttention.forward(
             out: out, normalizer: normalizer, queryFeatures: queryFeatures, keyFeatures: keyFeatures,
             keyLogScale: keyLogScale, values: values, length: length, features: features, headDim: headDim,
-            chunk: chunk, scratch: workspace)
+            chunk: chunk, scratch: workspace, chunkProducts: chunkProducts)
     }
 
     func causalContractionBackward(
@@ -70,7 +78,7 @@ extension AttentionKernel {
         out: UnsafePointer<Float>, normalizer: UnsafePointer<Float>,
         queryFeatures: UnsafePointer<Float>, keyFeatures: UnsafePointer<Float>,
         keyLogScale: UnsafePointer<Float>?, values: UnsafePointer<Float>,
-        length: Int, workspace: UnsafeMutablePointer<Float>,
+        length: Int, workspace: UnsafeMutablePointer<Float>, chunkProducts: UnsafePointer<Float>?,
         featureGradients: (_ start: Int, _ rows: Int, _ dQueryRows: UnsafeMutablePointer<Float>,
                            _ dKeyRows: UnsafeMutablePointer<Float>) -> Void
     ) {
@@ -78,6 +86,6 @@ extension AttentionKernel {
             queryGradient: queryGradient, dValues: dValues, dOut: dOut, out: out, normalizer: normalizer,
             queryFeatures: queryFeatures, keyFeatures: keyFeatures, keyLogScale: keyLogScale, values: values,
             length: length, features: features, headDim: headDim, chunk: chunk, scratch: workspace,
-            featureGradients: featureGradients)
+            chunkProducts: chunkProducts, featureGradients: featureGradients)
     }
 }

@@ -7,6 +7,8 @@ extension AttentionKernel {
     /// - favor-softmax: q', k̃' 2·S·L·m; s, D 2·S·L; scratch per worker as `favorScratchCount`
     ///   (bidirectional 2·L·(d+1) + 2·m·(d+1) + r·(2m + d), r = min(L, blockRows); causal 2·L·m
     ///   plus the chunked contraction's).
+    ///   Causal: also the chunk products A, S·`CausalLinearAttention.chunkProductCount` (at most
+    ///   S·L·C), which the backward reads instead of computing them again.
     /// - favor-relu: as favor-softmax without s.
     /// - identity: nothing.
     public final class Saved {
@@ -21,6 +23,9 @@ extension AttentionKernel {
         public let keyLogScale: Tensor
         /// D [batch, heads, length] for FAVOR, ℓ (row log-sum-exp) for exact.
         public let normalizer: Tensor
+        /// The causal FAVOR contraction's chunk products A [batch, heads,
+        /// `CausalLinearAttention.chunkProductCount(length:chunk:)`] (empty otherwise).
+        public let chunkProducts: Tensor
         /// One scratch area per worker.
         let scratch: [Tensor]
         /// The key lengths of the last forward (nil: every position was a key).
@@ -41,6 +46,8 @@ extension AttentionKernel {
             keyFeatures = Tensor(shape: [batch, heads, l, favor ? m : 0])
             keyLogScale = Tensor(shape: [batch, heads, kernel.kind == .favorSoftmax ? l : 0])
             normalizer = Tensor(shape: [batch, heads, kernel.kind == .identity ? 0 : l])
+            chunkProducts = Tensor(shape: [batch, heads, AttentionKernel.chunkProductCount(
+                kind: kernel.kind, causal: kernel.causal, length: l, chunk: kernel.chunk)])
             let scratchCount: Int
             switch kernel.kind {
             case .identity: scratchCount = 0
@@ -56,7 +63,7 @@ extension AttentionKernel {
 
         /// Bytes held for backward (excluding scratch).
         public var savedByteCount: Int {
-            4 * (queryFeatures.count + keyFeatures.count + keyLogScale.count + normalizer.count)
+            4 * (queryFeatures.count + keyFeatures.count + keyLogScale.count + normalizer.count + chunkProducts.count)
         }
 
         /// Bytes of per-worker scratch.

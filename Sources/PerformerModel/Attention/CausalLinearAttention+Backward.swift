@@ -73,6 +73,7 @@ extension CausalLinearAttention {
     ///   - scratch: optional buffer of `backwardScratchCount(…)` floats; allocated when `nil`.
     ///   - chunksPerGroup: as in the blocked form below, which this calls with a temporary [L, m]
     ///     buffer for ∂Q′ and adds each group into the two arrays.
+    ///   - chunkProducts: as in the blocked form below.
     ///
     /// Gradient buffers must not alias each other or any input.
     ///
@@ -93,7 +94,8 @@ extension CausalLinearAttention {
         length: Int, features: Int, headDim: Int,
         chunk: Int = defaultChunk,
         scratch: UnsafeMutablePointer<Float>? = nil,
-        chunksPerGroup: Int? = nil
+        chunksPerGroup: Int? = nil,
+        chunkProducts: UnsafePointer<Float>? = nil
     ) {
         let m = features
         let queryGradient = UnsafeMutablePointer<Float>.allocate(capacity: max(1, length * m))
@@ -102,7 +104,7 @@ extension CausalLinearAttention {
             queryGradient: queryGradient, dValues: dValues, dOut: dOut, out: out, normalizer: normalizer,
             queryFeatures: queryFeatures, keyFeatures: keyFeatures, keyLogScale: keyLogScale, values: values,
             length: length, features: m, headDim: headDim, chunk: chunk, scratch: scratch,
-            chunksPerGroup: chunksPerGroup,
+            chunksPerGroup: chunksPerGroup, chunkProducts: chunkProducts,
             featureGradients: addingFeatureGradients(into: dQueryFeatures, dKeyFeatures, features: m))
     }
 
@@ -115,6 +117,8 @@ extension CausalLinearAttention {
     ///     terms there for every chunk before the second pass can finish any. Written, not read
     ///     before; a group's rows are final when they are handed over.
     ///   - chunksPerGroup: chunks per group (default `groupChunks`; for tests of the seams).
+    ///   - chunkProducts: the buffer `forward` filled with its chunk products `A` (same inputs,
+    ///     same `chunk`), or `nil` to compute them again here (one `n×n×m` product per chunk).
     ///   - featureGradients: called with (start, rows, ∂Q′ rows, ∂K̃′ rows) for groups of rows
     ///     [start, start + rows), from the last group to the first; each [rows, m] row-major. The
     ///     call may overwrite both (neither is read again).
@@ -133,6 +137,7 @@ extension CausalLinearAttention {
         chunk: Int = defaultChunk,
         scratch: UnsafeMutablePointer<Float>? = nil,
         chunksPerGroup: Int? = nil,
+        chunkProducts: UnsafePointer<Float>? = nil,
         featureGradients: (_ start: Int, _ rows: Int, _ dQueryRows: UnsafeMutablePointer<Float>,
                            _ dKeyRows: UnsafeMutablePointer<Float>) -> Void
     ) {
@@ -153,8 +158,8 @@ extension CausalLinearAttention {
         let gBar = vBar + c * e              // Ḡ_c [c, e]
         let gCarry = gBar + c * e            // diag(ρ) Ḡ_c [c, e]
         let dvBar = gCarry + c * e           // ∂V̄_c [c, e]
-        let p = dvBar + c * e                // A [n, n]
-        let b = p + c * c                    // B [n, n]
+        let scratchProducts = dvBar + c * e  // A [n, n], unless the forward kept it
+        let b = scratchProducts + c * c      // B [n, n]
         let rowMax = b + c * c               // M_i [c]
         let selfWeight = rowMax + c          // e^{s_i − M_i} [c]
         let carry = selfWeight + c           // ρ_i [c]
@@ -221,9 +226,16 @@ extension CausalLinearAttention {
             augmentGradient(gBar, dOut: dOut + a * d, out: out + a * d, normalizer: normalizer + a,
                             rows: n, headDim: d)
 
-            // Inside the chunk: A = (Q′_c K̃′_cᵀ) ⊙ w ⊙ mask, B = (Ḡ_c V̄_cᵀ) ⊙ w ⊙ mask.
-            BLAS.sgemm(transB: true, m: n, n: n, k: m, a: q, lda: m, b: k, ldb: m, c: p, ldc: n)
-            applyCausalWeights(p, size: n, logScale: s, rowMax: rowMax, selfWeight: selfWeight)
+            // Inside the chunk: A = (Q′_c K̃′_cᵀ) ⊙ w ⊙ mask (the forward's, when it kept it),
+            // B = (Ḡ_c V̄_cᵀ) ⊙ w ⊙ mask.
+            let p: UnsafePointer<Float>
+            if let chunkProducts {
+                p = chunkProducts + a * c  // a·c = chunk index·C²
+            } else {
+                BLAS.sgemm(transB: true, m: n, n: n, k: m, a: q, lda: m, b: k, ldb: m, c: scratchProducts, ldc: n)
+                applyCausalWeights(scratchProducts, size: n, logScale: s, rowMax: rowMax, selfWeight: selfWeight)
+                p = UnsafePointer(scratchProducts)
+            }
             BLAS.sgemm(transB: true, m: n, n: n, k: e, a: gBar, lda: e, b: vBar, ldb: e, c: b, ldc: n)
             applyCausalWeights(b, size: n, logScale: s, rowMax: rowMax, selfWeight: selfWeight)
             // ∂Q′_c += B K̃′_c (the first chunk has no past term: written);  ∂K̃′_c = Bᵀ Q′_c, into

@@ -62,6 +62,14 @@ public enum CausalLinearAttention {
         return features * e + 2 * c * e + c * c + 3 * c
     }
 
+    /// Number of `Float`s the chunk products `A` of one slice take (`forward`'s optional
+    /// `chunkProducts`): `n²` for every chunk of `n` rows, at most `L·C`.
+    public static func chunkProductCount(length: Int, chunk: Int) -> Int {
+        let c = max(1, min(chunk, length))
+        let tail = length % c
+        return length / c * c * c + tail * tail
+    }
+
     /// Chunk-wise causal FAVOR forward for one (batch, head) slice.
     ///
     ///     out_i = N̂_i / D̂_i,   N̂_i = Σ_{j≤i} (q′_i·k̃′_j) e^{s_j − M_i} v_j,
@@ -79,6 +87,10 @@ public enum CausalLinearAttention {
     ///     value only changes speed).
     ///   - scratch: optional buffer of `forwardScratchCount(…)` floats; allocated (once per call)
     ///     when `nil`. Must not alias any other argument.
+    ///   - chunkProducts: optional `chunkProductCount(length:chunk:)` floats, written: chunk `k`'s
+    ///     masked, weighted product `A` (`n×n`, leading dimension `n`) at offset `k·C²`. Pass the
+    ///     same buffer to `backward` (with the same chunk) and it reads `A` instead of computing
+    ///     it again.
     ///
     /// Every `D̂_i` must be positive; it is when `Q′ > 0` and each `k̃′_j` has a positive entry
     /// (favor-softmax: max entry `1/√m`; favor-relu: `+ ε`). Output buffers must not alias inputs.
@@ -97,7 +109,8 @@ public enum CausalLinearAttention {
         values: UnsafePointer<Float>,
         length: Int, features: Int, headDim: Int,
         chunk: Int = defaultChunk,
-        scratch: UnsafeMutablePointer<Float>? = nil
+        scratch: UnsafeMutablePointer<Float>? = nil,
+        chunkProducts: UnsafeMutablePointer<Float>? = nil
     ) {
         precondition(length >= 0 && features >= 1 && headDim >= 1 && chunk >= 1, "bad causal attention shape")
         if length == 0 { return }
@@ -113,8 +126,8 @@ public enum CausalLinearAttention {
         let state = base                     // S̄ [m, e]
         let vBar = state + m * e             // V̄_c [c, e]
         let nBar = vBar + c * e              // N̄_c [c, e]
-        let p = nBar + c * e                 // A [n, n] (leading dimension n)
-        let rowMax = p + c * c               // M_i [c]
+        let scratchProducts = nBar + c * e   // A [n, n] (leading dimension n), unless kept
+        let rowMax = scratchProducts + c * c // M_i [c]
         let selfWeight = rowMax + c          // e^{s_i − M_i} [c]
         let carry = selfWeight + c           // ρ_i = e^{M_p − M_i} [c]
 
@@ -126,6 +139,7 @@ public enum CausalLinearAttention {
             let k = keyFeatures + a * m
             let s = keyLogScale.map { $0 + a }
             let first = a == 0
+            let p = chunkProducts.map { $0 + a * c } ?? scratchProducts  // a·c = chunk index·C²
             let chunkMax = s.map {
                 chunkScales(logScale: $0, count: n, previousMax: previousMax,
                             rowMax: rowMax, selfWeight: selfWeight, carry: carry)

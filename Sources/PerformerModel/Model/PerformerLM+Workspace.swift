@@ -219,6 +219,8 @@ extension PerformerLM {
             scratch = ExactAttention.workspaceCount(length: l)
         case .favorSoftmax, .favorRelu:
             saved = slices * l * (2 * m + 1) + (c.attention == .favorSoftmax ? slices * l : 0)
+                + slices * AttentionKernel.chunkProductCount(
+                    kind: c.attention, causal: c.causal, length: l, chunk: CausalLinearAttention.defaultChunk)
             scratch = AttentionKernel.favorScratchCount(
                 causal: c.causal, length: l, features: m, headDim: c.headDim, chunk: CausalLinearAttention.defaultChunk)
         }

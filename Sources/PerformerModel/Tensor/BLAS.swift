@@ -4,7 +4,15 @@ import Foundation
 /// Thin wrappers over OpenBLAS. Row-major throughout.
 public enum BLAS {
     /// C[m×n] = alpha · op(A) · op(B) + beta · C, row-major, op = transpose when the flag is set.
-    /// `lda`, `ldb`, `ldc` are the row strides of A, B and C as stored.
+    /// `lda`, `ldb`, `ldc` are the row strides of A, B and C as stored. With `beta == 0`, C is
+    /// not read (whatever it held, NaN included, is overwritten).
+    ///
+    /// `beta == 0` runs as "zero C, then `beta = 1`" whenever OpenBLAS would do the work on this
+    /// thread anyway (C up to `zeroingMaximum` elements, or OpenBLAS at one thread): OpenBLAS
+    /// 0.3.21 clears C for `beta = 0` with a separate pass (`sgemm_beta`) that costs more than a
+    /// `memset` of the rows, e.g. 19.9 against 14.0 µs for a [256, 65] += [24, 256]ᵀ·[24, 65]
+    /// product of the causal contraction (docs/attention.md, "Calling OpenBLAS"). Larger products
+    /// on several OpenBLAS threads keep its own path, where the threads share the clearing.
     @inlinable
     public static func sgemm(
         transA: Bool = false, transB: Bool = false,
@@ -16,6 +24,11 @@ public enum BLAS {
         c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
         if m == 0 || n == 0 { return }  // an empty share of rows (C has no element)
+        var beta = beta
+        if beta == 0 && (m * n <= zeroingMaximum || openblas_get_num_threads() == 1) {
+            zero(c, rows: m, columns: n, stride: ldc)
+            beta = 1
+        }
         cblas_sgemm(
             CblasRowMajor,
             transA ? CblasTrans : CblasNoTrans,
@@ -23,6 +36,20 @@ public enum BLAS {
             Int32(m), Int32(n), Int32(k),
             alpha, a, Int32(lda), b, Int32(ldb),
             beta, c, Int32(ldc))
+    }
+
+    /// Largest C (elements) that `sgemm` clears itself for `beta == 0` while OpenBLAS runs
+    /// several threads: 256 KB.
+    public static let zeroingMaximum = 1 << 16
+
+    /// C[rows, columns] = 0 with row stride `stride` (one `memset` when the rows are contiguous).
+    @usableFromInline
+    static func zero(_ c: UnsafeMutablePointer<Float>, rows: Int, columns: Int, stride: Int) {
+        if stride == columns {
+            c.update(repeating: 0, count: rows * columns)
+            return
+        }
+        for i in 0..<rows { (c + i * stride).update(repeating: 0, count: columns) }
     }
 }
 

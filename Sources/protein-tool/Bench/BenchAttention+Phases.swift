@@ -40,6 +40,8 @@ extension AttentionBenchConfiguration {
         let queryFeatures = Tensor(shape: [l, m]), keyFeatures = Tensor(shape: [l, m])
         let dQueryFeatures = Tensor(shape: [l, m]), dKeyFeatures = Tensor(shape: [l, m])
         let dQuery = Tensor(shape: [l, d]), dKey = Tensor(shape: [l, d]), dValue = Tensor(shape: [l, d])
+        // The chunk products the causal forward keeps for the backward, as the kernel does.
+        let chunkProducts = Tensor(shape: [causal ? CausalLinearAttention.chunkProductCount(length: l, chunk: chunk) : 0])
         let scratch = Tensor(shape: [causal
             ? max(CausalLinearAttention.forwardScratchCount(length: l, features: m, headDim: d, chunk: chunk),
                   CausalLinearAttention.backwardScratchCount(length: l, features: m, headDim: d, chunk: chunk))
@@ -69,7 +71,7 @@ extension AttentionBenchConfiguration {
                 CausalLinearAttention.forward(
                     out: out.data, normalizer: normalizer.data, queryFeatures: queryFeatures.data,
                     keyFeatures: keyFeatures.data, keyLogScale: sk, values: v, length: l, features: m,
-                    headDim: d, chunk: chunk, scratch: scratch.data)
+                    headDim: d, chunk: chunk, scratch: scratch.data, chunkProducts: chunkProducts.data)
             } else {
                 BidirectionalLinearAttention.forward(
                     out: out.data, normalizer: normalizer.data, queryFeatures: queryFeatures.data,
@@ -84,7 +86,7 @@ extension AttentionBenchConfiguration {
                     dQueryFeatures: dQueryFeatures.data, dKeyFeatures: dKeyFeatures.data, dValues: dValue.data,
                     dOut: g, out: out.data, normalizer: normalizer.data, queryFeatures: queryFeatures.data,
                     keyFeatures: keyFeatures.data, keyLogScale: sk, values: v, length: l, features: m,
-                    headDim: d, chunk: chunk, scratch: scratch.data)
+                    headDim: d, chunk: chunk, scratch: scratch.data, chunkProducts: chunkProducts.data)
             } else {
                 BidirectionalLinearAttention.backward(
                     dQueryFeatures: dQueryFeatures.data, dKeyFeatures: dKeyFeatures.data, dValues: dValue.data,
