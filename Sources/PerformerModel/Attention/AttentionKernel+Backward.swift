@@ -48,7 +48,6 @@ extension AttentionKernel {
             // The causal backward's ∂Q′ [L, m] at the front of each worker's scratch (as the forward
             // leaves it free); the contraction's workspace after it.
             let featureGradients = AttentionKernel.featureGradientCount(causal: causal, length: l, features: m)
-            let products = AttentionKernel.chunkProductCount(kind: kind, causal: causal, length: l, chunk: chunk)
             each { s, worker in
                 let offset = s * l * d
                 let q = query.data + offset, k = key.data + offset
@@ -87,7 +86,7 @@ extension AttentionKernel {
                         out: out.data + offset, normalizer: saved.normalizer.data + s * l,
                         queryFeatures: qf, keyFeatures: kf, keyLogScale: logScale, values: value.data + offset,
                         length: l, workspace: scratch + featureGradients,
-                        chunkProducts: saved.chunkProducts.data + s * products
+                        chunkProducts: saved.chunkProducts(slice: s)
                     ) { start, rows, dQueryRows, dKeyRows in
                         featuresBackward(start: start, rows: rows, dQueryFeatures: dQueryRows, dKeyFeatures: dKeyRows)
                     }

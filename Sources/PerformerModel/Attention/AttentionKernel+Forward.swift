@@ -63,7 +63,6 @@ extension AttentionKernel {
                 preconditionFailure("\(kind.rawValue) attention without random features")
             }
             let featureGradients = AttentionKernel.featureGradientCount(causal: causal, length: l, features: m)
-            let products = AttentionKernel.chunkProductCount(kind: kind, causal: causal, length: l, chunk: chunk)
             each { s, worker in
                 let q = query.data + s * l * d, k = key.data + s * l * d
                 let qf = saved.queryFeatures.data + s * l * m, kf = saved.keyFeatures.data + s * l * m
@@ -83,7 +82,7 @@ extension AttentionKernel {
                     out: out.data + s * l * d, normalizer: saved.normalizer.data + s * l,
                     queryFeatures: qf, keyFeatures: kf, keyLogScale: logScale, values: value.data + s * l * d,
                     length: l, workspace: saved.scratch[worker].data + featureGradients, keys: keys(s),
-                    chunkProducts: causal ? saved.chunkProducts.data + s * products : nil)
+                    chunkProducts: saved.chunkProducts(slice: s))
             }
         }
     }

@@ -61,6 +61,12 @@ extension AttentionKernel {
             scratch = (0..<workers).map { _ in Tensor(shape: [scratchCount]) }
         }
 
+        /// Slice s's chunk products (nil for the kernels that keep none).
+        func chunkProducts(slice s: Int) -> UnsafeMutablePointer<Float>? {
+            let count = chunkProducts.count / (batch * heads)
+            return count == 0 ? nil : chunkProducts.data + s * count
+        }
+
         /// Bytes held for backward (excluding scratch).
         public var savedByteCount: Int {
             4 * (queryFeatures.count + keyFeatures.count + keyLogScale.count + normalizer.count + chunkProducts.count)

@@ -20,15 +20,12 @@ public enum Linear {
     ) {
         if let bias {
             // Write b into every row (or add it), then let the GEMM accumulate onto it with β = 1:
-            // one pass over y instead of OpenBLAS's β = 0 clearing pass plus a bias pass. The pass
-            // is split over the workers by rows (each row's values do not depend on the split).
-            parallelism.chunks(count: rows, work: rows * outputs) { start, count in
-                for r in start..<(start + count) {
-                    if accumulate {
-                        Elementwise.add(bias, to: out + r * outputs, count: outputs)
-                    } else {
-                        (out + r * outputs).update(from: bias, count: outputs)
-                    }
+            // one pass over y instead of a clearing pass plus a bias pass.
+            for r in 0..<rows {
+                if accumulate {
+                    Elementwise.add(bias, to: out + r * outputs, count: outputs)
+                } else {
+                    (out + r * outputs).update(from: bias, count: outputs)
                 }
             }
         }

@@ -173,7 +173,6 @@ extension PerformerLM {
     func gradientBase(for workspace: Workspace) -> UnsafeMutablePointer<Float> {
         workspace.privateGradients?.data ?? parameters.gradients.data
     }
-
 }
 
 /// Traps with `message` unless `condition` holds, in every build. The model's API-boundary checks
